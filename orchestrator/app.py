@@ -1,0 +1,36 @@
+"""The Flask application factory: nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from orchestrator.config import load_config
+from orchestrator.db import make_engine, make_session_factory
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, static_folder="web/static", template_folder="web/templates")
+    app.config.update(load_config(test_config))
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    engine = make_engine(app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"])
+    app.extensions["lianban.engine"] = engine
+    app.extensions["lianban.sessions"] = make_session_factory(engine)
+
+    from orchestrator.web import errors, openapi, pages
+    from orchestrator.web.engine_rest import blueprint as engine_rest
+
+    errors.register(app)
+    app.register_blueprint(engine_rest, url_prefix="/engine-rest")
+    app.register_blueprint(openapi.blueprint)
+    app.register_blueprint(pages.blueprint)
+
+    from orchestrator import cli
+
+    cli.register(app)
+    logging.basicConfig(level=logging.INFO)
+    return app

@@ -1,0 +1,33 @@
+"""Configuration from environment variables, with the embedded defaults of `make run`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _sqlite_default() -> str:
+    var = PROJECT_ROOT / "var"
+    return f"sqlite:///{var / 'lianban.db'}"
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read settings from the environment; `overrides` (tests) win over both."""
+    config: dict[str, Any] = {
+        "SECRET_KEY": os.environ.get("LIANBAN_SECRET_KEY", "dev-only-change-me"),
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or _sqlite_default(),
+        "BROKER_URL": os.environ.get("CELERY_BROKER_URL") or os.environ.get("BROKER_URL") or "memory://",
+        "BPMN_DIR": os.environ.get("LIANBAN_BPMN_DIR", str(PROJECT_ROOT / "bpmn")),
+        "FORMS_DIR": os.environ.get("LIANBAN_FORMS_DIR", str(PROJECT_ROOT / "forms")),
+        "SEED_ON_START": os.environ.get("LIANBAN_SEED_ON_START", "1") == "1",
+        "RUN_SCHEDULER": os.environ.get("LIANBAN_RUN_SCHEDULER", "0") == "1",
+        "SCHEDULER_INTERVAL_S": float(os.environ.get("LIANBAN_SCHEDULER_INTERVAL_S", "1.0")),
+        "MAX_UPLOAD_BYTES": int(os.environ.get("LIANBAN_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
+        "SQL_ECHO": os.environ.get("LIANBAN_SQL_ECHO", "0") == "1",
+    }
+    if overrides:
+        config.update(overrides)
+    return config

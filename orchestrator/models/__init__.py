@@ -1,0 +1,29 @@
+"""SQLAlchemy 2 typed models; importing this package registers every table on `Base.metadata`."""
+
+from orchestrator.models.definitions import Deployment, DeploymentResource, ProcessDefinition
+from orchestrator.models.instances import (
+    ActivityInstance,
+    AuditEvent,
+    HumanTask,
+    HumanTaskCandidate,
+    Incident,
+    Job,
+    MessageSubscription,
+    ProcessInstance,
+    Timer,
+)
+
+__all__ = [
+    "ActivityInstance",
+    "AuditEvent",
+    "Deployment",
+    "DeploymentResource",
+    "HumanTask",
+    "HumanTaskCandidate",
+    "Incident",
+    "Job",
+    "MessageSubscription",
+    "ProcessDefinition",
+    "ProcessInstance",
+    "Timer",
+]

@@ -1,0 +1,72 @@
+"""Append-only audit events, chained by SHA-256 per case (and one chain for events outside cases)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orchestrator.models import AuditEvent, ProcessInstance
+
+
+def _digest(prev_hash: str | None, instance_id: str | None, event_type: str, actor: str | None, at: datetime,
+            payload: dict[str, Any]) -> str:
+    body = json.dumps(
+        [prev_hash, instance_id, event_type, actor, at.astimezone(UTC).isoformat(), payload],
+        sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def record_event(
+    session: Session,
+    instance: ProcessInstance | None,
+    event_type: str,
+    actor: str | None,
+    payload: dict[str, Any],
+) -> AuditEvent:
+    """Append one event; a case's chain head lives on its row, which the caller holds locked."""
+    at = datetime.now(UTC).replace(microsecond=(datetime.now(UTC).microsecond // 1000) * 1000)
+    if instance is not None:
+        prev = instance.audit_head
+    else:
+        prev = session.scalar(
+            select(AuditEvent.hash).where(AuditEvent.instance_id.is_(None)).order_by(AuditEvent.id.desc()).limit(1)
+        )
+    instance_id = instance.id if instance is not None else None
+    digest = _digest(prev, instance_id, event_type, actor, at, payload)
+    event = AuditEvent(instance_id=instance_id, event_type=event_type, actor=actor, at=at, payload=payload,
+                       prev_hash=prev, hash=digest)
+    session.add(event)
+    if instance is not None:
+        instance.audit_head = digest
+    return event
+
+
+def verify_chain(session: Session, instance_id: str | None) -> AuditEvent | None:
+    """Return the first event whose hash or link does not match, or None when the chain is intact."""
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    query = query.where(AuditEvent.instance_id.is_(None) if instance_id is None else AuditEvent.instance_id == instance_id)
+    prev: str | None = None
+    for event in session.scalars(query):
+        expected = _digest(prev, event.instance_id, event.event_type, event.actor, event.at, event.payload)
+        if event.prev_hash != prev or event.hash != expected:
+            return event
+        prev = event.hash
+    return None
+
+
+def verify_all(session: Session, instance_id: str | None) -> AuditEvent | None:
+    """Verify one case's chain, or every chain (each case's and the one outside cases)."""
+    if instance_id is not None:
+        return verify_chain(session, instance_id)
+    ids = session.scalars(select(AuditEvent.instance_id).distinct())
+    for chain in sorted(ids, key=lambda v: v or ""):
+        broken = verify_chain(session, chain)
+        if broken is not None:
+            return broken
+    return None

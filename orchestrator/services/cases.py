@@ -1,0 +1,314 @@
+"""Use cases that change a case: start, complete a task, correlate a message, fire timers, suspend, terminate.
+
+Every mutation: lock the instance row → restore the engine state → act → run engine steps →
+sync projections → save → (the caller commits). Services never commit.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from orchestrator.engine.runtime import STATE_FORMAT, CaseRuntime, Snapshot, diff_snapshots
+from orchestrator.engine.sandbox import make_script_engine
+from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
+from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
+from orchestrator.services.audit import record_event
+from orchestrator.services.definitions import get_definition, get_latest_by_key, spec_cache
+from orchestrator.services.projections import apply_changes, audit_changes, close_all_projections
+from orchestrator.services.script_functions import script_functions
+
+ACTIVE = "ACTIVE"
+SUSPENDED = "SUSPENDED"
+COMPLETED = "COMPLETED"
+TERMINATED = "TERMINATED"
+
+_script_engine = None
+
+
+def script_engine() -> Any:
+    """One sandboxed script engine per process: it holds no per-case state."""
+    global _script_engine
+    if _script_engine is None:
+        _script_engine = make_script_engine(script_functions())
+    return _script_engine
+
+
+@dataclass
+class LoadedCase:
+    instance: ProcessInstance
+    definition: ProcessDefinition
+    runtime: CaseRuntime
+    before: Snapshot
+    since: float
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def lock_case(session: Session, instance_id: str) -> ProcessInstance:
+    """Take the case's row lock for the rest of the transaction (SELECT … FOR UPDATE)."""
+    instance = session.scalars(
+        select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update().execution_options(
+            populate_existing=True
+        )
+    ).first()
+    if instance is None:
+        raise NotFoundError(f"办件不存在：{instance_id}", f"No process instance with id {instance_id}", field="id")
+    return instance
+
+
+def load_case(session: Session, instance_id: str, *, for_change: bool = True) -> LoadedCase:
+    instance = lock_case(session, instance_id)
+    if for_change and instance.state != ACTIVE:
+        raise ConflictError(
+            f"办件当前状态为 {instance.state}，不能办理", f"Process instance is {instance.state}", code="instance.not_active"
+        )
+    definition = get_definition(session, instance.definition_id)
+    spec, subprocess_specs = spec_cache.get(definition)
+    runtime = CaseRuntime.restore(instance.engine_state, spec, subprocess_specs, script_engine())
+    return LoadedCase(instance, definition, runtime, runtime.snapshot(), time.time())
+
+
+def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
+    """Sync projections from the engine state and write the state back, in the caller's transaction."""
+    after = case.runtime.snapshot()
+    changes = diff_snapshots(case.runtime, case.before, after, case.since)
+    instance = case.instance
+    instance.engine_state = case.runtime.dump()
+    instance.variables = _jsonable(case.runtime.variables())
+    completed = case.runtime.is_completed and instance.state == ACTIVE
+    if completed:
+        instance.state = COMPLETED
+        instance.ended_at = _now()
+    audit_changes(session, instance, changes, actor)
+    if completed:
+        record_event(session, instance, "case.completed", actor, {})
+    if instance not in session:
+        session.add(instance)
+        session.flush()  # the projections below reference the new row
+    apply_changes(session, instance, case.definition, changes, actor)
+    case.before = after
+    case.since = time.time()
+
+
+def _jsonable(data: Mapping[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, (str, int, float, bool, type(None), list, dict)):
+            result[key] = value
+        else:
+            result[key] = str(value)
+    return result
+
+
+def start_case(
+    session: Session,
+    *,
+    key: str | None = None,
+    definition_id: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+    business_key: str | None = None,
+    actor: str | None = None,
+    before_run: Callable[[CaseRuntime], None] | None = None,
+) -> ProcessInstance:
+    """Start a case of the latest version of `key` (or of one definition) and run it to its wait states."""
+    if definition_id:
+        definition = get_definition(session, definition_id)
+    elif key:
+        definition = get_latest_by_key(session, key)
+    else:
+        raise InvalidRequestError("需要流程定义的 key 或 id", "A process definition key or id is required", field="key")
+    if definition.suspended:
+        raise ConflictError("流程定义已挂起", "Process definition is suspended", code="definition.suspended")
+    if business_key is not None and len(business_key) > 255:
+        raise InvalidRequestError("业务编号过长", "businessKey is longer than 255 characters", field="businessKey")
+    spec, subprocess_specs = spec_cache.get(definition)
+    runtime = CaseRuntime.create(spec, subprocess_specs, script_engine())
+    runtime.workflow.task_tree.data.update(dict(variables or {}))
+    instance = ProcessInstance(
+        id=str(uuid.uuid4()),
+        definition_id=definition.id,
+        definition_key=definition.key,
+        business_key=business_key,
+        state=ACTIVE,
+        engine_state=b"",
+        serializer_version="",
+        variables={},
+        started_at=_now(),
+        started_by=actor,
+    )
+    case = LoadedCase(instance, definition, runtime, Snapshot(), time.time())
+    runtime.run()
+    if before_run is not None:
+        before_run(runtime)
+    instance.serializer_version = STATE_FORMAT
+    record_event(session, instance, "case.started", actor,
+                 {"definition_id": definition.id, "business_key": business_key, "variables": sorted(variables or {})})
+    save_case(session, case, actor)
+    return instance
+
+
+def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], actor: str | None) -> ProcessInstance:
+    """Complete a user task with its result variables and run the case on."""
+    instance_id = session.scalar(select(HumanTask.instance_id).where(HumanTask.id == task_id))
+    if instance_id is None:
+        raise NotFoundError(f"任务不存在：{task_id}", f"No task with id {task_id}", field="id")
+    case = load_case(session, instance_id)
+    task = session.get(HumanTask, task_id, populate_existing=True)
+    if task is None or task.state != "CREATED":
+        raise ConflictError("任务已办结或已取消", "Task is already completed or canceled", code="task.not_open")
+    if task.suspended:
+        raise ConflictError("任务已挂起", "Task is suspended", code="task.suspended")
+    case.runtime.complete_user_task(task_id, variables)
+    record_event(session, case.instance, "task.completed", actor,
+                 {"task_id": task_id, "activity_id": task.activity_id, "variables": sorted(variables)})
+    save_case(session, case, actor)
+    return case.instance
+
+
+def complete_external(session: Session, job_id: str, variables: Mapping[str, Any], actor: str | None) -> ProcessInstance:
+    instance_id = session.scalar(select(Job.instance_id).where(Job.id == job_id))
+    if instance_id is None:
+        raise NotFoundError(f"外部任务不存在：{job_id}", f"No external task with id {job_id}", field="id")
+    case = load_case(session, instance_id)
+    case.runtime.complete_external_task(job_id, variables)
+    record_event(session, case.instance, "job.completed", actor, {"job_id": job_id, "variables": sorted(variables)})
+    save_case(session, case, actor)
+    return case.instance
+
+
+def correlate_message(
+    session: Session,
+    *,
+    message_name: str,
+    business_key: str | None = None,
+    correlation_keys: Mapping[str, Any] | None = None,
+    variables: Mapping[str, Any] | None = None,
+    correlate_all: bool = False,
+    actor: str | None = None,
+) -> list[ProcessInstance]:
+    """Deliver a message to waiting cases, or start one through a message start event."""
+    if not message_name:
+        raise InvalidRequestError("缺少消息名称", "messageName is required", field="messageName")
+    query = (
+        select(MessageSubscription.instance_id)
+        .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
+        .where(MessageSubscription.message_name == message_name, ProcessInstance.state == ACTIVE)
+        .distinct()
+    )
+    if business_key is not None:
+        query = query.where(ProcessInstance.business_key == business_key)
+    candidates = list(session.scalars(query))
+    matched: list[ProcessInstance] = []
+    for instance_id in sorted(candidates):
+        case = load_case(session, instance_id)
+        if correlation_keys and any(case.instance.variables.get(k) != v for k, v in correlation_keys.items()):
+            continue
+        if case.runtime.correlate_message(message_name, variables or {}):
+            record_event(session, case.instance, "message.correlated", actor, {"message": message_name})
+            save_case(session, case, actor)
+            matched.append(case.instance)
+            if not correlate_all:
+                break
+    if matched:
+        return matched
+    definition = _message_start_definition(session, message_name)
+    if definition is not None:
+        def deliver(runtime: CaseRuntime) -> None:
+            runtime.correlate_message(message_name, variables or {})
+
+        instance = start_case(session, definition_id=definition.id, variables=variables, business_key=business_key,
+                              actor=actor, before_run=deliver)
+        return [instance]
+    raise InvalidRequestError(
+        f"没有等待消息“{message_name}”的办件，也没有以该消息启动的流程",
+        f"Cannot correlate message '{message_name}': no matching process instance or message start event",
+        code="message.no_match",
+        field="messageName",
+    )
+
+
+def _message_start_definition(session: Session, message_name: str) -> ProcessDefinition | None:
+    from orchestrator.services.definitions import list_definitions
+
+    for definition in list_definitions(session, latest_only=True, max_results=10_000):
+        if message_name in (definition.message_start_names or []) and not definition.suspended:
+            return definition
+    return None
+
+
+def set_suspended(session: Session, instance_id: str, suspended: bool, actor: str | None) -> ProcessInstance:
+    instance = lock_case(session, instance_id)
+    if instance.state not in (ACTIVE, SUSPENDED):
+        raise ConflictError("办件已结束", "Process instance has ended", code="instance.ended")
+    instance.state = SUSPENDED if suspended else ACTIVE
+    for model in (HumanTask, Job, Timer):
+        session.execute(update(model).where(model.instance_id == instance_id).values(suspended=suspended))
+    record_event(session, instance, "case.suspended" if suspended else "case.resumed", actor, {})
+    return instance
+
+
+def terminate_case(session: Session, instance_id: str, reason: str | None, actor: str | None) -> ProcessInstance:
+    case = load_case(session, instance_id, for_change=False)
+    instance = case.instance
+    if instance.state in (COMPLETED, TERMINATED):
+        raise ConflictError("办件已结束", "Process instance has already ended", code="instance.ended")
+    case.runtime.cancel()
+    instance.engine_state = case.runtime.dump()
+    instance.state = TERMINATED
+    instance.ended_at = _now()
+    instance.end_reason = reason
+    close_all_projections(session, instance, canceled=True)
+    record_event(session, instance, "case.terminated", actor, {"reason": reason})
+    return instance
+
+
+def fire_timer(session: Session, timer_id: str, actor: str | None = "scheduler") -> bool:
+    """Fire one due timer under its case's lock; False when it was already fired or removed."""
+    instance_id = session.scalar(select(Timer.instance_id).where(Timer.id == timer_id))
+    if instance_id is None:
+        return False
+    case = load_case(session, instance_id, for_change=False)
+    if case.instance.state != ACTIVE:
+        return False
+    timer = session.get(Timer, timer_id, populate_existing=True)
+    if timer is None:
+        return False
+    case.runtime.fire_timers()
+    record_event(session, case.instance, "timer.fired", actor, {"timer_id": timer_id, "activity_id": timer.activity_id,
+                                                             "due_at": timer.due_at.isoformat()})
+    save_case(session, case, actor)
+    return True
+
+
+def due_timer_ids(session: Session, now: datetime, limit: int = 100) -> list[str]:
+    return list(session.scalars(
+        select(Timer.id).where(Timer.suspended.is_(False), Timer.due_at <= now).order_by(Timer.due_at).limit(limit)
+    ))
+
+
+def update_variables(session: Session, instance_id: str, modifications: Mapping[str, Any], deletions: list[str],
+                     actor: str | None) -> ProcessInstance:
+    """Set or remove process variables on every active path of the case (Camunda's POST …/variables)."""
+    case = load_case(session, instance_id)
+    case.runtime.set_variables(modifications, deletions)
+    record_event(session, case.instance, "case.variables_changed", actor,
+                 {"modified": sorted(modifications), "deleted": sorted(deletions)})
+    save_case(session, case, actor)
+    return case.instance
+
+
+__all__ = [
+    "ACTIVE", "COMPLETED", "SUSPENDED", "TERMINATED", "LianbanError", "complete_external", "complete_task",
+    "correlate_message", "due_timer_ids", "fire_timer", "load_case", "set_suspended", "start_case",
+    "terminate_case", "update_variables",
+]

@@ -1,0 +1,128 @@
+"""Write the projections (human tasks, jobs, timers, message subscriptions, history) from engine changes."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from orchestrator.engine.runtime import Changes
+from orchestrator.models import (
+    ActivityInstance,
+    HumanTask,
+    HumanTaskCandidate,
+    Job,
+    MessageSubscription,
+    ProcessDefinition,
+    ProcessInstance,
+    Timer,
+)
+from orchestrator.services.audit import record_event
+
+
+def audit_changes(session: Session, instance: ProcessInstance, changes: Changes, actor: str | None) -> None:
+    """Audit what the engine created in this step (before the row is flushed, so the chain head is saved once)."""
+    for t in changes.new_user_tasks:
+        record_event(session, instance, "task.created", actor, {
+            "task_id": t.id, "activity_id": t.activity_id, "assignee": t.assignee,
+            "candidate_groups": t.candidate_groups, "due": t.due.isoformat() if t.due else None,
+        })
+
+
+def apply_changes(session: Session, instance: ProcessInstance, definition: ProcessDefinition, changes: Changes,
+                  actor: str | None) -> None:
+    """Insert, update and delete projection rows in bulk: a handful of statements per operation."""
+    now = datetime.now(UTC)
+    suspended = instance.state == "SUSPENDED"
+    if changes.new_user_tasks:
+        session.execute(insert(HumanTask), [
+            {
+                "id": t.id, "instance_id": instance.id, "definition_id": definition.id,
+                "definition_key": definition.key, "business_key": instance.business_key,
+                "activity_id": t.activity_id, "name": t.name, "description": t.documentation, "state": "CREATED",
+                "assignee": t.assignee, "owner": None, "candidate_groups": t.candidate_groups,
+                "candidate_users": t.candidate_users, "due": t.due, "follow_up": t.follow_up,
+                "priority": t.priority, "form_key": t.form_key, "properties": t.properties, "created_at": now,
+                "suspended": suspended,
+            }
+            for t in changes.new_user_tasks
+        ])
+        candidates = [
+            {"task_id": t.id, "kind": kind, "value": value}
+            for t in changes.new_user_tasks
+            for kind, values in (("group", t.candidate_groups), ("user", t.candidate_users))
+            for value in values
+        ]
+        if candidates:
+            session.execute(insert(HumanTaskCandidate), candidates)
+    if changes.ended_user_tasks:
+        session.execute(update(HumanTask), [
+            {"id": key, "state": "CANCELED" if canceled else "COMPLETED", "ended_at": now,
+             "completed_by": None if canceled else actor}
+            for key, canceled in changes.ended_user_tasks.items()
+        ])
+    if changes.new_external_tasks:
+        session.execute(insert(Job), [
+            {
+                "id": j.id, "instance_id": instance.id, "definition_id": definition.id,
+                "definition_key": definition.key, "business_key": instance.business_key,
+                "activity_id": j.activity_id, "activity_name": j.name, "topic": j.topic, "state": "READY",
+                "priority": j.priority, "retries": None,
+                "idempotency_key": hashlib.sha256(f"{instance.id}:{j.id}".encode()).hexdigest()[:32],
+                "created_at": now, "suspended": suspended,
+            }
+            for j in changes.new_external_tasks
+        ])
+    if changes.ended_external_tasks:
+        session.execute(update(Job), [
+            {"id": key, "state": "CANCELED" if canceled else "COMPLETED", "ended_at": now, "lock_expires_at": None}
+            for key, canceled in changes.ended_external_tasks.items()
+        ])
+    removed_timers = changes.timers_removed | {k for k in changes.timers_added if k not in changes.timers_removed}
+    if removed_timers:
+        session.query(Timer).filter(Timer.id.in_(removed_timers)).delete(synchronize_session=False)
+    if changes.timers_added:
+        session.execute(insert(Timer), [
+            {"id": key, "instance_id": instance.id, "activity_id": activity, "kind": kind, "due_at": due,
+             "suspended": suspended}
+            for key, (activity, kind, due) in changes.timers_added.items()
+        ])
+    if changes.messages_removed:
+        session.query(MessageSubscription).filter(MessageSubscription.id.in_(changes.messages_removed)).delete(
+            synchronize_session=False)
+    if changes.messages_added:
+        session.execute(insert(MessageSubscription), [
+            {"id": key, "instance_id": instance.id, "message_name": name, "activity_id": activity,
+             "business_key": instance.business_key}
+            for key, (activity, name) in changes.messages_added.items()
+        ])
+    new_rows = [a for a in changes.activities if a.started_at is not None]
+    ended_rows = [a for a in changes.activities if a.started_at is None]
+    if new_rows:
+        session.execute(insert(ActivityInstance), [
+            {"id": a.id, "instance_id": instance.id, "definition_id": definition.id, "activity_id": a.activity_id,
+             "activity_name": a.name, "activity_type": a.activity_type, "started_at": a.started_at,
+             "ended_at": a.ended_at, "canceled": a.canceled}
+            for a in new_rows
+        ])
+    if ended_rows:
+        session.execute(update(ActivityInstance), [
+            {"id": a.id, "ended_at": a.ended_at, "canceled": a.canceled} for a in ended_rows
+        ])
+
+
+def close_all_projections(session: Session, instance: ProcessInstance, canceled: bool) -> None:
+    """A case that ends from outside (terminate) closes every open row that belongs to it."""
+    now = datetime.now(UTC)
+    session.execute(update(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == "CREATED")
+                    .values(state="CANCELED", ended_at=now))
+    session.execute(update(Job).where(Job.instance_id == instance.id, Job.state.in_(("READY", "LOCKED")))
+                    .values(state="CANCELED", ended_at=now))
+    session.query(Timer).filter(Timer.instance_id == instance.id).delete(synchronize_session=False)
+    session.query(MessageSubscription).filter(MessageSubscription.instance_id == instance.id).delete(
+        synchronize_session=False)
+    session.execute(update(ActivityInstance)
+                    .where(ActivityInstance.instance_id == instance.id, ActivityInstance.ended_at.is_(None))
+                    .values(ended_at=now, canceled=canceled))

@@ -1,0 +1,182 @@
+"""Process instances, variables, messages, incidents and history (Camunda 7 shapes)."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request
+
+from orchestrator.errors import InvalidRequestError, NotFoundError
+from orchestrator.services import cases, queries
+from orchestrator.web.camunda_json import (
+    activity_json,
+    history_instance_json,
+    incident_json,
+    instance_json,
+    parse_variables,
+    typed_variable,
+    typed_variables,
+)
+from orchestrator.web.engine_rest import blueprint
+from orchestrator.web.request_args import actor, body_str, json_body, query_bool, query_int
+from orchestrator.web.session import unit_of_work
+
+
+def _instance_filters() -> dict[str, object]:
+    ids = request.args.get("processInstanceIds")
+    return {
+        "definition_key": request.args.get("processDefinitionKey"),
+        "definition_id": request.args.get("processDefinitionId"),
+        "business_key": request.args.get("businessKey"),
+        "instance_ids": ids.split(",") if ids else None,
+    }
+
+
+@blueprint.get("/process-instance")
+def list_process_instances() -> Response:
+    with unit_of_work() as session:
+        items = queries.list_instances(session, active_only=True, first=query_int("firstResult", 0),
+                                       max_results=query_int("maxResults", 100), **_instance_filters())  # type: ignore[arg-type]
+        return jsonify([instance_json(i) for i in items])
+
+
+@blueprint.get("/process-instance/count")
+def count_process_instances() -> Response:
+    with unit_of_work() as session:
+        items = queries.list_instances(session, active_only=True, max_results=100_000, **_instance_filters())  # type: ignore[arg-type]
+        return jsonify({"count": len(items)})
+
+
+@blueprint.get("/process-instance/<instance_id>")
+def get_process_instance(instance_id: str) -> Response:
+    with unit_of_work() as session:
+        instance = queries.get_instance(session, instance_id)
+        if instance.state in ("COMPLETED", "TERMINATED"):
+            # Camunda's runtime service forgets ended instances; their record is in history.
+            raise NotFoundError("办件已结束，请查询历史记录", "Process instance has ended; see history", field="id")
+        return jsonify(instance_json(instance))
+
+
+@blueprint.delete("/process-instance/<instance_id>")
+def delete_process_instance(instance_id: str) -> tuple[str, int]:
+    reason = request.args.get("deleteReason") or None
+    with unit_of_work() as session:
+        cases.terminate_case(session, instance_id, reason, actor())
+    return "", 204
+
+
+@blueprint.put("/process-instance/<instance_id>/suspended")
+def suspend_process_instance(instance_id: str) -> tuple[str, int]:
+    body = json_body(required=True)
+    if not isinstance(body.get("suspended"), bool):
+        raise InvalidRequestError("suspended 必须是布尔值", "suspended must be a boolean", field="suspended")
+    with unit_of_work() as session:
+        cases.set_suspended(session, instance_id, body["suspended"], actor())
+    return "", 204
+
+
+@blueprint.get("/process-instance/<instance_id>/variables")
+def get_variables(instance_id: str) -> Response:
+    with unit_of_work() as session:
+        return jsonify(typed_variables(queries.get_instance(session, instance_id).variables))
+
+
+@blueprint.get("/process-instance/<instance_id>/variables/<name>")
+def get_variable(instance_id: str, name: str) -> Response:
+    with unit_of_work() as session:
+        variables = queries.get_instance(session, instance_id).variables
+        if name not in variables:
+            raise NotFoundError(f"变量不存在：{name}", f"Variable {name} not found", field=name)
+        return jsonify(typed_variable(variables[name]))
+
+
+@blueprint.put("/process-instance/<instance_id>/variables/<name>")
+def put_variable(instance_id: str, name: str) -> tuple[str, int]:
+    values = parse_variables({name: json_body(required=True)})
+    with unit_of_work() as session:
+        cases.update_variables(session, instance_id, values, [], actor())
+    return "", 204
+
+
+@blueprint.delete("/process-instance/<instance_id>/variables/<name>")
+def delete_variable(instance_id: str, name: str) -> tuple[str, int]:
+    with unit_of_work() as session:
+        cases.update_variables(session, instance_id, {}, [name], actor())
+    return "", 204
+
+
+@blueprint.post("/process-instance/<instance_id>/variables")
+def modify_variables(instance_id: str) -> tuple[str, int]:
+    body = json_body(required=True)
+    modifications = parse_variables(body.get("modifications"), "modifications")
+    deletions = body.get("deletions") or []
+    if not isinstance(deletions, list) or not all(isinstance(d, str) for d in deletions):
+        raise InvalidRequestError("deletions 必须是变量名数组", "deletions must be a list of names", field="deletions")
+    with unit_of_work() as session:
+        cases.update_variables(session, instance_id, modifications, deletions, actor())
+    return "", 204
+
+
+@blueprint.post("/message")
+def correlate_message() -> Response | tuple[str, int]:
+    body = json_body(required=True)
+    name = body_str(body, "messageName")
+    if not name:
+        raise InvalidRequestError("缺少 messageName", "messageName is required", field="messageName")
+    correlation_keys = parse_variables(body.get("correlationKeys"), "correlationKeys")
+    variables = parse_variables(body.get("processVariables"), "processVariables")
+    with unit_of_work() as session:
+        matched = cases.correlate_message(session, message_name=name, business_key=body_str(body, "businessKey"),
+                                          correlation_keys=correlation_keys, variables=variables,
+                                          correlate_all=bool(body.get("all")), actor=actor())
+        if not body.get("resultEnabled"):
+            return "", 204
+        return jsonify([
+            {"resultType": "ProcessDefinition", "processInstance": instance_json(i), "execution": None}
+            for i in matched
+        ])
+
+
+@blueprint.get("/incident")
+def list_incidents() -> Response:
+    with unit_of_work() as session:
+        items = queries.list_incidents(session, instance_id=request.args.get("processInstanceId"))
+        return jsonify([incident_json(i) for i in items])
+
+
+@blueprint.get("/history/process-instance")
+def history_process_instances() -> Response:
+    with unit_of_work() as session:
+        filters = _instance_filters()
+        pid = request.args.get("processInstanceId")
+        if pid:
+            filters["instance_ids"] = [pid]
+        items = queries.list_instances(session, active_only=query_bool("unfinished"),
+                                       first=query_int("firstResult", 0), max_results=query_int("maxResults", 100),
+                                       **filters)  # type: ignore[arg-type]
+        if query_bool("finished"):
+            items = [i for i in items if i.ended_at is not None]
+        return jsonify([history_instance_json(i) for i in items])
+
+
+@blueprint.get("/history/process-instance/<instance_id>")
+def history_process_instance(instance_id: str) -> Response:
+    with unit_of_work() as session:
+        return jsonify(history_instance_json(queries.get_instance(session, instance_id)))
+
+
+@blueprint.get("/history/activity-instance")
+def history_activity_instances() -> Response:
+    with unit_of_work() as session:
+        items = queries.list_activities(session, instance_id=request.args.get("processInstanceId"),
+                                        activity_id=request.args.get("activityId"),
+                                        first=query_int("firstResult", 0), max_results=query_int("maxResults", 1000))
+        return jsonify([activity_json(a) for a in items])
+
+
+@blueprint.get("/engine")
+def engines() -> Response:
+    return jsonify([{"name": "default"}])
+
+
+@blueprint.get("/version")
+def version() -> Response:
+    return jsonify({"version": "7.20.0-lianban"})

@@ -1,0 +1,70 @@
+"""Small, strict parsers for request bodies and query strings; errors name the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import request
+
+from orchestrator.errors import InvalidRequestError
+
+
+def json_body(required: bool = False) -> dict[str, Any]:
+    if not request.data:
+        if required:
+            raise InvalidRequestError("请求体不能为空", "A JSON body is required", field="body")
+        return {}
+    try:
+        body = request.get_json(force=True, silent=False)
+    except Exception as exc:  # werkzeug raises BadRequest subclasses with HTML bodies: keep ours
+        raise InvalidRequestError("请求体不是合法的 JSON", "Request body is not valid JSON", field="body") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequestError("请求体必须是 JSON 对象", "Request body must be a JSON object", field="body")
+    return body
+
+
+def query_int(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InvalidRequestError(f"参数 {name} 必须是整数", f"Query parameter {name} must be an integer",
+                                  field=name) from exc
+
+
+def query_bool(name: str) -> bool:
+    return request.args.get(name, "").lower() in ("true", "1", "yes")
+
+
+def query_time(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    text = raw.replace(" ", "+")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidRequestError(f"参数 {name} 不是有效的时间", f"Query parameter {name} is not a date-time",
+                                  field=name) from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def body_str(body: dict[str, Any], name: str, max_len: int = 255) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_len:
+        raise InvalidRequestError(f"{name} 必须是不超过 {max_len} 个字符的字符串",
+                                  f"{name} must be a string of at most {max_len} characters", field=name)
+    return value
+
+
+def actor() -> str | None:
+    """Who is asking; accounts and permissions come with the reviewer issue (HTTP Basic user for now)."""
+    auth = request.authorization
+    return auth.username if auth and auth.username else None

@@ -1,0 +1,88 @@
+"""Fixtures over a real database: SQLite by default, PostgreSQL when DATABASE_URL points at one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator import create_app
+from orchestrator.db import Base, make_engine, transaction
+
+ROOT = Path(__file__).resolve().parent.parent
+COVERAGE_DIR = ROOT / "tests" / "bpmn" / "coverage"
+
+
+def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'lianban-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A freshly migrated database for the whole run (migrations are exercised, not create_all)."""
+    from orchestrator.migrations import upgrade
+
+    url = _database_url(tmp_path_factory)
+    engine = make_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgres")
+
+
+def _clean(app: Flask) -> None:
+    engine = app.extensions["lianban.engine"]
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture()
+def app(database_url: str) -> Iterator[Flask]:
+    app = create_app({"DATABASE_URL": database_url, "SEED_ON_START": False, "TESTING": True})
+    _clean(app)
+    yield app
+    app.extensions["lianban.engine"].dispose()
+
+
+@pytest.fixture()
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture()
+def sessions(app: Flask) -> sessionmaker[Session]:
+    return app.extensions["lianban.sessions"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture()
+def run_in_tx(sessions: sessionmaker[Session]) -> Any:
+    """Call a service function in its own committed transaction, as an entry point would."""
+
+    def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        with transaction(sessions) as session:
+            return fn(session, *args, **kwargs)
+
+    return call

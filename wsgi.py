@@ -1,0 +1,3 @@
+from orchestrator import create_app
+
+app = create_app()
