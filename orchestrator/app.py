@@ -33,4 +33,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     cli.register(app)
     logging.basicConfig(level=logging.INFO)
+    for noisy in ("spiff", "spiff.task", "spiff.workflow", "spiff.metrics"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     return app

@@ -35,7 +35,7 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
         _make_sqlite_transactional(engine)
         return engine
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=30, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_size=10, max_overflow=30, pool_recycle=1800)
 
 
 def _make_sqlite_transactional(engine: Engine) -> None:

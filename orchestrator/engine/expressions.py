@@ -21,6 +21,7 @@ Python meaning.
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import re
 from dataclasses import dataclass
@@ -152,7 +153,12 @@ def to_python(expression: str) -> str:
         raise ExpressionError(
             "表达式必须是文本", "an expression must be text", code="expression.syntax"
         )
-    text = expression.strip()
+    return _translate(expression.strip())
+
+
+@functools.lru_cache(maxsize=1024)
+def _translate(text: str) -> str:
+    """`to_python` after strip; cached because the same conditions are evaluated again and again."""
     if not text:
         raise ExpressionError("表达式为空", "the expression is empty", code="expression.syntax")
     if len(text) > _MAX_EXPRESSION_CHARS:

@@ -22,15 +22,14 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
-from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from orchestrator.engine.expressions import is_camunda_expression
 from orchestrator.engine.serializer import make_serializer
+from orchestrator.engine.specs import message_event
 from orchestrator.errors import EngineError, ExpressionError, LianbanError
 
 STATE_FORMAT = "lianban-1"
@@ -181,7 +180,7 @@ class CaseRuntime:
             text = json.dumps(dct, cls=_serializer._encoder_cls, separators=(",", ":"))
         finally:
             _registry._encoder_mode = False
-        return zlib.compress(text.encode("utf-8"), 6)
+        return zlib.compress(text.encode("utf-8"), 1)
 
     # -- queries ------------------------------------------------------------------------------
     def all_tasks(self) -> Iterator[Task]:
@@ -194,6 +193,10 @@ class CaseRuntime:
             return self.workflow.get_task_from_id(UUID(task_id))
         except (ValueError, SpiffWorkflowException, KeyError):
             return None
+
+    def activity_of(self, task_id: str) -> str | None:
+        task = self.get_task(task_id)
+        return getattr(task.task_spec, "bpmn_id", None) if task is not None else None
 
     @property
     def is_completed(self) -> bool:
@@ -367,14 +370,8 @@ class CaseRuntime:
 
     def correlate_message(self, name: str, variables: Mapping[str, Any]) -> int:
         """Deliver a message to this case's waiting catches; returns how many caught it."""
-        event = BpmnEvent(MessageEventDefinition(name), payload={"payload": dict(variables), "result_var": None})
-        caught = self.workflow.catch(event)
+        caught = self.workflow.catch(message_event(name, variables))
         if caught:
-            for task in self.all_tasks():
-                definition = getattr(task.task_spec, "event_definition", None)
-                if task.state == TaskState.READY and isinstance(definition, BaseMessageDefinition) and definition.name == name:
-                    task.data.update(variables)
-            # The engine keeps a copy of the payload under "<activity>_Response"; variables already carry it.
             self.run()
         return int(caught or 0)
 

@@ -525,41 +525,47 @@ class _Run:
     def measure(self, value: Any, *, strict: bool = False) -> None:
         """Walk `value` within a budget: refuse deep, cyclic or huge (shared-reference) data.
 
-        With `strict`, also refuse functions stored inside data.
+        Each element counts 1, each string its length, and a container counts its length as soon
+        as it is seen, so a list of a million references to one big list fails at the first one.
+        With `strict`, also refuse functions and ranges stored inside data.
         """
         limit = 2 * self.max_size
-        total = 0
+        self.check_leaf(value, strict)
+        kind = type(value)
+        if kind not in _CONTAINERS:
+            return
+        total = 1 + len(value) * (2 if kind is dict else 1)
         next_clock_check = 65_536
         stack: list[tuple[Any, int]] = [(value, 0)]
         while stack:
             item, depth = stack.pop()
-            total += 1
-            kind = type(item)
-            if kind is str:
-                total += len(item)
-            elif kind in _CONTAINERS:
-                if depth >= MAX_DATA_DEPTH:
-                    raise _too_deep()
-                total += len(item) * (2 if kind is dict else 1)
-                if total > limit:
-                    raise _too_large("数据（含重复引用）", "the data (counting shared references)")
-                children = (*item.keys(), *item.values()) if kind is dict else item
-                for child in children:
-                    child_kind = type(child)
-                    if child_kind is str:
-                        total += len(child)
-                    elif child_kind in _CONTAINERS or (strict and child_kind not in _SCALARS):
-                        stack.append((child, depth + 1))
-                if total >= next_clock_check:
-                    self.check_clock()
-                    next_clock_check = total + 65_536
-            elif strict and (kind is _SafeBuiltin or id(item) in self.callable_ids):
-                raise _violation("数据中不能保存函数", "functions cannot be stored in data")
-            elif strict and kind is range:
-                raise _violation("range 不能保存在数据中，请用 list(...)",
-                                 "a range cannot be stored in data; use list(...)")
+            if depth >= MAX_DATA_DEPTH:
+                raise _too_deep()
+            for child in (*item.keys(), *item.values()) if type(item) is dict else item:
+                child_kind = type(child)
+                if child_kind is str:
+                    total += len(child)
+                elif child_kind in _CONTAINERS:
+                    total += len(child) * (2 if child_kind is dict else 1)
+                    if total > limit:
+                        raise _too_large("数据（含重复引用）", "the data (counting shared references)")
+                    stack.append((child, depth + 1))
+                elif strict and child_kind not in _SCALARS:
+                    self.check_leaf(child, strict)
             if total > limit:
                 raise _too_large("数据（含重复引用）", "the data (counting shared references)")
+            if total >= next_clock_check:
+                self.check_clock()
+                next_clock_check = total + 65_536
+
+    def check_leaf(self, value: Any, strict: bool) -> None:
+        if not strict:
+            return
+        if isinstance(value, _SafeBuiltin) or id(value) in self.callable_ids:
+            raise _violation("数据中不能保存函数", "functions cannot be stored in data")
+        if type(value) is range:
+            raise _violation("range 不能保存在数据中，请用 list(...)",
+                             "a range cannot be stored in data; use list(...)")
 
     def check_result(self, value: Any) -> None:
         if type(value) in (range, _SafeBuiltin):
@@ -1492,7 +1498,8 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
 
     def execute(self, script: Any, context: dict[str, Any],
                 external_context: Mapping[str, Any] | None = None) -> bool:
-        self.sandbox.execute(script, context, external_context=external_context)
+        # A script task drawn without a script has nothing to run.
+        self.sandbox.execute("" if script is None else script, context, external_context=external_context)
         return True
 
     def call_service(self, context: dict[str, Any], **kwargs: Any) -> NoReturn:

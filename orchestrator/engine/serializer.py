@@ -19,6 +19,9 @@ from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverte
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.serializer.event_definition import (
+    MessageEventDefinitionConverter as CamundaMessageEventDefinitionConverter,
+)
 from SpiffWorkflow.camunda.specs.event_definitions import (
     MessageEventDefinition as CamundaMessageEventDefinition,
 )
@@ -48,7 +51,11 @@ def _config() -> dict[Any, Any]:
 
 def make_serializer() -> BpmnWorkflowSerializer:
     """A new serializer configured for every spec class Lianban's parser can produce."""
-    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_config()))
+    registry = BpmnWorkflowSerializer.configure(_config())
+    # Specs never contain Camunda's message class, but an event built with it that nothing caught
+    # lands in ``workflow.bpmn_events``; keep such a state storable under its own type name.
+    CamundaMessageEventDefinitionConverter(CamundaMessageEventDefinition, registry, "CamundaMessageEventDefinition")
+    return BpmnWorkflowSerializer(registry)
 
 
 @functools.lru_cache(maxsize=1)

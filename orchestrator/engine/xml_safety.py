@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -254,13 +255,15 @@ def _short_names(message: str) -> str:
     return message
 
 
+_SCHEMA_LOCK = threading.Lock()  # a shared XMLSchema keeps one error log: validate one tree at a time
+
+
 def _validate(schema: Any, root: Any, filename: str, kind: str) -> None:
-    if schema.validate(root):
-        return
-    error = schema.error_log.last_error
-    for entry in schema.error_log:
-        error = entry
-        break
+    with _SCHEMA_LOCK:
+        if schema.validate(root):
+            return
+        entries = list(schema.error_log)
+    error = entries[0] if entries else None
     line = error.line if error is not None and error.line > 0 else None
     element = _element_at_line(root, line)
     element_id = element.get("id") if element is not None else None
@@ -269,7 +272,7 @@ def _validate(schema: Any, root: Any, filename: str, kind: str) -> None:
         filename,
         f"{kind} 文档不符合 XML 模式（XSD）：{detail}",
         f"the {kind} document does not conform to its XML schema (XSD): {detail}",
-        code="bpmn.schema",
+        code=f"{kind.lower()}.schema",
         line=line,
         element_id=element_id,
     )

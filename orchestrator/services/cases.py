@@ -21,7 +21,7 @@ from orchestrator.engine.sandbox import make_script_engine
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
 from orchestrator.services.audit import record_event
-from orchestrator.services.definitions import get_definition, get_latest_by_key, spec_cache
+from orchestrator.services.definitions import LoadedDefinition, definition_cache, get_definition, get_latest_by_key
 from orchestrator.services.projections import apply_changes, audit_changes, close_all_projections
 from orchestrator.services.script_functions import script_functions
 
@@ -44,7 +44,7 @@ def script_engine() -> Any:
 @dataclass
 class LoadedCase:
     instance: ProcessInstance
-    definition: ProcessDefinition
+    definition: LoadedDefinition
     runtime: CaseRuntime
     before: Snapshot
     since: float
@@ -66,15 +66,23 @@ def lock_case(session: Session, instance_id: str) -> ProcessInstance:
     return instance
 
 
-def load_case(session: Session, instance_id: str, *, for_change: bool = True) -> LoadedCase:
-    instance = lock_case(session, instance_id)
+def _lock_case_of(session: Session, model: type[HumanTask] | type[Job], row_id: str) -> ProcessInstance | None:
+    """Find and lock the case that owns a task or job in one statement."""
+    return session.scalars(
+        select(ProcessInstance).join(model, model.instance_id == ProcessInstance.id).where(model.id == row_id)
+        .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
+    ).first()
+
+
+def load_case(session: Session, instance_id: str, *, for_change: bool = True,
+              instance: ProcessInstance | None = None) -> LoadedCase:
+    instance = instance if instance is not None else lock_case(session, instance_id)
     if for_change and instance.state != ACTIVE:
         raise ConflictError(
             f"办件当前状态为 {instance.state}，不能办理", f"Process instance is {instance.state}", code="instance.not_active"
         )
-    definition = get_definition(session, instance.definition_id)
-    spec, subprocess_specs = spec_cache.get(definition)
-    runtime = CaseRuntime.restore(instance.engine_state, spec, subprocess_specs, script_engine())
+    definition = definition_cache.get(session, instance.definition_id)
+    runtime = CaseRuntime.restore(instance.engine_state, definition.spec, definition.subprocess_specs, script_engine())
     return LoadedCase(instance, definition, runtime, runtime.snapshot(), time.time())
 
 
@@ -131,8 +139,8 @@ def start_case(
         raise ConflictError("流程定义已挂起", "Process definition is suspended", code="definition.suspended")
     if business_key is not None and len(business_key) > 255:
         raise InvalidRequestError("业务编号过长", "businessKey is longer than 255 characters", field="businessKey")
-    spec, subprocess_specs = spec_cache.get(definition)
-    runtime = CaseRuntime.create(spec, subprocess_specs, script_engine())
+    loaded = definition_cache.from_row(definition)
+    runtime = CaseRuntime.create(loaded.spec, loaded.subprocess_specs, script_engine())
     runtime.workflow.task_tree.data.update(dict(variables or {}))
     instance = ProcessInstance(
         id=str(uuid.uuid4()),
@@ -146,7 +154,7 @@ def start_case(
         started_at=_now(),
         started_by=actor,
     )
-    case = LoadedCase(instance, definition, runtime, Snapshot(), time.time())
+    case = LoadedCase(instance, loaded, runtime, Snapshot(), time.time())
     runtime.run()
     if before_run is not None:
         before_run(runtime)
@@ -159,27 +167,26 @@ def start_case(
 
 def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], actor: str | None) -> ProcessInstance:
     """Complete a user task with its result variables and run the case on."""
-    instance_id = session.scalar(select(HumanTask.instance_id).where(HumanTask.id == task_id))
-    if instance_id is None:
+    instance = _lock_case_of(session, HumanTask, task_id)
+    if instance is None:
         raise NotFoundError(f"任务不存在：{task_id}", f"No task with id {task_id}", field="id")
-    case = load_case(session, instance_id)
-    task = session.get(HumanTask, task_id, populate_existing=True)
-    if task is None or task.state != "CREATED":
+    case = load_case(session, instance.id, instance=instance)
+    if task_id not in case.before.user_tasks:
         raise ConflictError("任务已办结或已取消", "Task is already completed or canceled", code="task.not_open")
-    if task.suspended:
-        raise ConflictError("任务已挂起", "Task is suspended", code="task.suspended")
     case.runtime.complete_user_task(task_id, variables)
     record_event(session, case.instance, "task.completed", actor,
-                 {"task_id": task_id, "activity_id": task.activity_id, "variables": sorted(variables)})
+                 {"task_id": task_id, "activity_id": case.runtime.activity_of(task_id), "variables": sorted(variables)})
     save_case(session, case, actor)
     return case.instance
 
 
 def complete_external(session: Session, job_id: str, variables: Mapping[str, Any], actor: str | None) -> ProcessInstance:
-    instance_id = session.scalar(select(Job.instance_id).where(Job.id == job_id))
-    if instance_id is None:
+    instance = _lock_case_of(session, Job, job_id)
+    if instance is None:
         raise NotFoundError(f"外部任务不存在：{job_id}", f"No external task with id {job_id}", field="id")
-    case = load_case(session, instance_id)
+    case = load_case(session, instance.id, instance=instance)
+    if job_id not in case.before.external_tasks:
+        raise ConflictError("外部任务已办结或已取消", "External task is no longer open", code="job.not_open")
     case.runtime.complete_external_task(job_id, variables)
     record_event(session, case.instance, "job.completed", actor, {"job_id": job_id, "variables": sorted(variables)})
     save_case(session, case, actor)

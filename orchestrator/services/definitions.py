@@ -206,20 +206,35 @@ def list_definitions(
     return list(session.scalars(query))
 
 
-class SpecCache:
+@dataclass(frozen=True)
+class LoadedDefinition:
+    """A definition version with its compiled spec: immutable, so cached for the life of the process."""
+
+    id: str
+    key: str
+    spec: Any
+    subprocess_specs: dict[str, Any]
+
+
+class DefinitionCache:
     """Compiled specs by definition id: deserialized once per process, shared by all its cases."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._specs: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self._loaded: dict[str, LoadedDefinition] = {}
 
-    def get(self, definition: ProcessDefinition) -> tuple[Any, dict[str, Any]]:
-        cached = self._specs.get(definition.id)
-        if cached is None:
-            cached = spec_from_dict(json.loads(definition.spec_json))
+    def from_row(self, definition: ProcessDefinition) -> LoadedDefinition:
+        loaded = self._loaded.get(definition.id)
+        if loaded is None:
+            spec, subprocess_specs = spec_from_dict(json.loads(definition.spec_json))
+            loaded = LoadedDefinition(definition.id, definition.key, spec, subprocess_specs)
             with self._lock:
-                self._specs[definition.id] = cached
-        return cached
+                self._loaded[definition.id] = loaded
+        return loaded
+
+    def get(self, session: Session, definition_id: str) -> LoadedDefinition:
+        loaded = self._loaded.get(definition_id)
+        return loaded if loaded is not None else self.from_row(get_definition(session, definition_id))
 
 
-spec_cache = SpecCache()
+definition_cache = DefinitionCache()

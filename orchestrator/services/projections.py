@@ -15,11 +15,11 @@ from orchestrator.models import (
     HumanTaskCandidate,
     Job,
     MessageSubscription,
-    ProcessDefinition,
     ProcessInstance,
     Timer,
 )
 from orchestrator.services.audit import record_event
+from orchestrator.services.definitions import LoadedDefinition
 
 
 def audit_changes(session: Session, instance: ProcessInstance, changes: Changes, actor: str | None) -> None:
@@ -31,7 +31,7 @@ def audit_changes(session: Session, instance: ProcessInstance, changes: Changes,
         })
 
 
-def apply_changes(session: Session, instance: ProcessInstance, definition: ProcessDefinition, changes: Changes,
+def apply_changes(session: Session, instance: ProcessInstance, definition: LoadedDefinition, changes: Changes,
                   actor: str | None) -> None:
     """Insert, update and delete projection rows in bulk: a handful of statements per operation."""
     now = datetime.now(UTC)

@@ -161,6 +161,11 @@ def test_decision_task_with_camunda_result_mapping() -> None:
         assert workflow.last_task.data["level"] == level
 
 
+def test_decision_resolved_through_library() -> None:
+    [process] = compile_deployment(load("decision_task.bpmn"), library=load("fee_level.dmn"))
+    assert isinstance(process.spec.task_specs["classify"], DecisionTask)
+
+
 def test_missing_decision_and_refused_hit_policy() -> None:
     with pytest.raises(DiagramError) as info:
         compile_deployment(load("decision_task.bpmn"))
