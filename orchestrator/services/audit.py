@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from orchestrator.models import AuditEvent, ProcessInstance
+from orchestrator.models import AuditEvent
 
 
 def _digest(prev_hash: str | None, instance_id: str | None, event_type: str, actor: str | None, at: datetime,
@@ -22,29 +22,48 @@ def _digest(prev_hash: str | None, instance_id: str | None, event_type: str, act
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def record_event(
-    session: Session,
-    instance: ProcessInstance | None,
-    event_type: str,
-    actor: str | None,
-    payload: dict[str, Any],
-) -> AuditEvent:
-    """Append one event; a case's chain head lives on its row, which the caller holds locked."""
-    at = datetime.now(UTC).replace(microsecond=(datetime.now(UTC).microsecond // 1000) * 1000)
+class ChainHead(Protocol):
+    """Anything that carries a case id and the head of its audit chain (the case row)."""
+
+    id: str
+    audit_head: str | None
+
+
+EventSpec = tuple[str, str | None, dict[str, Any]]  # (event type, actor, payload)
+
+
+def _at() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=(now.microsecond // 1000) * 1000)  # what every database keeps
+
+
+def record_events(session: Session, instance: ChainHead | None, events: list[EventSpec]) -> None:
+    """Append events in one statement; a case's chain head lives on its row, which the caller holds locked."""
+    if not events:
+        return
     if instance is not None:
         prev = instance.audit_head
+        instance_id: str | None = instance.id
     else:
         prev = session.scalar(
             select(AuditEvent.hash).where(AuditEvent.instance_id.is_(None)).order_by(AuditEvent.id.desc()).limit(1)
         )
-    instance_id = instance.id if instance is not None else None
-    digest = _digest(prev, instance_id, event_type, actor, at, payload)
-    event = AuditEvent(instance_id=instance_id, event_type=event_type, actor=actor, at=at, payload=payload,
-                       prev_hash=prev, hash=digest)
-    session.add(event)
+        instance_id = None
+    rows = []
+    for event_type, actor, payload in events:
+        at = _at()
+        digest = _digest(prev, instance_id, event_type, actor, at, payload)
+        rows.append({"instance_id": instance_id, "event_type": event_type, "actor": actor, "at": at,
+                     "payload": payload, "prev_hash": prev, "hash": digest})
+        prev = digest
+    session.execute(insert(AuditEvent.__table__), rows)
     if instance is not None:
-        instance.audit_head = digest
-    return event
+        instance.audit_head = prev
+
+
+def record_event(session: Session, instance: ChainHead | None, event_type: str, actor: str | None,
+                 payload: dict[str, Any]) -> None:
+    record_events(session, instance, [(event_type, actor, payload)])
 
 
 def verify_chain(session: Session, instance_id: str | None) -> AuditEvent | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +20,11 @@ from orchestrator.engine.runtime import STATE_FORMAT, CaseRuntime, Snapshot, dif
 from orchestrator.engine.sandbox import make_script_engine
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
-from orchestrator.services.audit import record_event
+from orchestrator.services import case_store
+from orchestrator.services.case_store import CaseRecord
+from orchestrator.services.audit import EventSpec, record_event, record_events
 from orchestrator.services.definitions import LoadedDefinition, definition_cache, get_definition, get_latest_by_key
-from orchestrator.services.projections import apply_changes, audit_changes, close_all_projections
+from orchestrator.services.projections import apply_changes, audit_specs, close_all_projections
 from orchestrator.services.script_functions import script_functions
 
 ACTIVE = "ACTIVE"
@@ -43,39 +45,36 @@ def script_engine() -> Any:
 
 @dataclass
 class LoadedCase:
-    instance: ProcessInstance
+    instance: CaseRecord
     definition: LoadedDefinition
     runtime: CaseRuntime
     before: Snapshot
     since: float
+    events: list[EventSpec] = field(default_factory=list)
+
+    def audit(self, event_type: str, actor: str | None, payload: dict[str, Any]) -> None:
+        """Queue an audit event; `save_case` writes the step's events in one statement."""
+        self.events.append((event_type, actor, payload))
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def lock_case(session: Session, instance_id: str) -> ProcessInstance:
+def _not_found(instance_id: str) -> NotFoundError:
+    return NotFoundError(f"办件不存在：{instance_id}", f"No process instance with id {instance_id}", field="id")
+
+
+def lock_case(session: Session, instance_id: str) -> CaseRecord:
     """Take the case's row lock for the rest of the transaction (SELECT … FOR UPDATE)."""
-    instance = session.scalars(
-        select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update().execution_options(
-            populate_existing=True
-        )
-    ).first()
-    if instance is None:
-        raise NotFoundError(f"办件不存在：{instance_id}", f"No process instance with id {instance_id}", field="id")
-    return instance
-
-
-def _lock_case_of(session: Session, model: type[HumanTask] | type[Job], row_id: str) -> ProcessInstance | None:
-    """Find and lock the case that owns a task or job in one statement."""
-    return session.scalars(
-        select(ProcessInstance).join(model, model.instance_id == ProcessInstance.id).where(model.id == row_id)
-        .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
-    ).first()
+    record = case_store.lock(session, instance_id)
+    if record is None:
+        raise _not_found(instance_id)
+    return record
 
 
 def load_case(session: Session, instance_id: str, *, for_change: bool = True,
-              instance: ProcessInstance | None = None) -> LoadedCase:
+              instance: CaseRecord | None = None) -> LoadedCase:
     instance = instance if instance is not None else lock_case(session, instance_id)
     if for_change and instance.state != ACTIVE:
         raise ConflictError(
@@ -93,17 +92,15 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
     instance = case.instance
     instance.engine_state = case.runtime.dump()
     instance.variables = _jsonable(case.runtime.variables())
-    completed = case.runtime.is_completed and instance.state == ACTIVE
-    if completed:
+    case.events.extend(audit_specs(changes, actor))
+    if case.runtime.is_completed and instance.state == ACTIVE:
         instance.state = COMPLETED
         instance.ended_at = _now()
-    audit_changes(session, instance, changes, actor)
-    if completed:
-        record_event(session, instance, "case.completed", actor, {})
-    if instance not in session:
-        session.add(instance)
-        session.flush()  # the projections below reference the new row
-    apply_changes(session, instance, case.definition, changes, actor)
+        case.events.append(("case.completed", actor, {}))
+    record_events(session, instance, case.events)  # moves the chain head before the row is written
+    case.events = []
+    case_store.save(session, instance)
+    apply_changes(session, instance, case.definition, changes, actor, set(case.before.timers))
     case.before = after
     case.since = time.time()
 
@@ -127,7 +124,7 @@ def start_case(
     business_key: str | None = None,
     actor: str | None = None,
     before_run: Callable[[CaseRuntime], None] | None = None,
-) -> ProcessInstance:
+) -> CaseRecord:
     """Start a case of the latest version of `key` (or of one definition) and run it to its wait states."""
     if definition_id:
         definition = get_definition(session, definition_id)
@@ -142,7 +139,7 @@ def start_case(
     loaded = definition_cache.from_row(definition)
     runtime = CaseRuntime.create(loaded.spec, loaded.subprocess_specs, script_engine())
     runtime.workflow.task_tree.data.update(dict(variables or {}))
-    instance = ProcessInstance(
+    instance = CaseRecord(
         id=str(uuid.uuid4()),
         definition_id=definition.id,
         definition_key=definition.key,
@@ -151,6 +148,7 @@ def start_case(
         engine_state=b"",
         serializer_version="",
         variables={},
+        version=1,
         started_at=_now(),
         started_by=actor,
     )
@@ -159,36 +157,36 @@ def start_case(
     if before_run is not None:
         before_run(runtime)
     instance.serializer_version = STATE_FORMAT
-    record_event(session, instance, "case.started", actor,
-                 {"definition_id": definition.id, "business_key": business_key, "variables": sorted(variables or {})})
+    case.audit("case.started", actor,
+               {"definition_id": definition.id, "business_key": business_key, "variables": sorted(variables or {})})
     save_case(session, case, actor)
     return instance
 
 
-def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], actor: str | None) -> ProcessInstance:
+def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], actor: str | None) -> CaseRecord:
     """Complete a user task with its result variables and run the case on."""
-    instance = _lock_case_of(session, HumanTask, task_id)
+    instance = case_store.lock_owner_of(session, _table(HumanTask), task_id)
     if instance is None:
         raise NotFoundError(f"任务不存在：{task_id}", f"No task with id {task_id}", field="id")
     case = load_case(session, instance.id, instance=instance)
     if task_id not in case.before.user_tasks:
         raise ConflictError("任务已办结或已取消", "Task is already completed or canceled", code="task.not_open")
     case.runtime.complete_user_task(task_id, variables)
-    record_event(session, case.instance, "task.completed", actor,
-                 {"task_id": task_id, "activity_id": case.runtime.activity_of(task_id), "variables": sorted(variables)})
+    case.audit("task.completed", actor,
+               {"task_id": task_id, "activity_id": case.runtime.activity_of(task_id), "variables": sorted(variables)})
     save_case(session, case, actor)
     return case.instance
 
 
-def complete_external(session: Session, job_id: str, variables: Mapping[str, Any], actor: str | None) -> ProcessInstance:
-    instance = _lock_case_of(session, Job, job_id)
+def complete_external(session: Session, job_id: str, variables: Mapping[str, Any], actor: str | None) -> CaseRecord:
+    instance = case_store.lock_owner_of(session, _table(Job), job_id)
     if instance is None:
         raise NotFoundError(f"外部任务不存在：{job_id}", f"No external task with id {job_id}", field="id")
     case = load_case(session, instance.id, instance=instance)
     if job_id not in case.before.external_tasks:
         raise ConflictError("外部任务已办结或已取消", "External task is no longer open", code="job.not_open")
     case.runtime.complete_external_task(job_id, variables)
-    record_event(session, case.instance, "job.completed", actor, {"job_id": job_id, "variables": sorted(variables)})
+    case.audit("job.completed", actor, {"job_id": job_id, "variables": sorted(variables)})
     save_case(session, case, actor)
     return case.instance
 
@@ -202,7 +200,7 @@ def correlate_message(
     variables: Mapping[str, Any] | None = None,
     correlate_all: bool = False,
     actor: str | None = None,
-) -> list[ProcessInstance]:
+) -> list[CaseRecord]:
     """Deliver a message to waiting cases, or start one through a message start event."""
     if not message_name:
         raise InvalidRequestError("缺少消息名称", "messageName is required", field="messageName")
@@ -215,13 +213,13 @@ def correlate_message(
     if business_key is not None:
         query = query.where(ProcessInstance.business_key == business_key)
     candidates = list(session.scalars(query))
-    matched: list[ProcessInstance] = []
+    matched: list[CaseRecord] = []
     for instance_id in sorted(candidates):
         case = load_case(session, instance_id)
         if correlation_keys and any(case.instance.variables.get(k) != v for k, v in correlation_keys.items()):
             continue
         if case.runtime.correlate_message(message_name, variables or {}):
-            record_event(session, case.instance, "message.correlated", actor, {"message": message_name})
+            case.audit("message.correlated", actor, {"message": message_name})
             save_case(session, case, actor)
             matched.append(case.instance)
             if not correlate_all:
@@ -253,7 +251,7 @@ def _message_start_definition(session: Session, message_name: str) -> ProcessDef
     return None
 
 
-def set_suspended(session: Session, instance_id: str, suspended: bool, actor: str | None) -> ProcessInstance:
+def set_suspended(session: Session, instance_id: str, suspended: bool, actor: str | None) -> CaseRecord:
     instance = lock_case(session, instance_id)
     if instance.state not in (ACTIVE, SUSPENDED):
         raise ConflictError("办件已结束", "Process instance has ended", code="instance.ended")
@@ -261,10 +259,11 @@ def set_suspended(session: Session, instance_id: str, suspended: bool, actor: st
     for model in (HumanTask, Job, Timer):
         session.execute(update(model).where(model.instance_id == instance_id).values(suspended=suspended))
     record_event(session, instance, "case.suspended" if suspended else "case.resumed", actor, {})
+    case_store.save(session, instance)
     return instance
 
 
-def terminate_case(session: Session, instance_id: str, reason: str | None, actor: str | None) -> ProcessInstance:
+def terminate_case(session: Session, instance_id: str, reason: str | None, actor: str | None) -> CaseRecord:
     case = load_case(session, instance_id, for_change=False)
     instance = case.instance
     if instance.state in (COMPLETED, TERMINATED):
@@ -274,27 +273,30 @@ def terminate_case(session: Session, instance_id: str, reason: str | None, actor
     instance.state = TERMINATED
     instance.ended_at = _now()
     instance.end_reason = reason
-    close_all_projections(session, instance, canceled=True)
     record_event(session, instance, "case.terminated", actor, {"reason": reason})
+    case_store.save(session, instance)
+    close_all_projections(session, instance, canceled=True)
     return instance
 
 
 def fire_timer(session: Session, timer_id: str, actor: str | None = "scheduler") -> bool:
     """Fire one due timer under its case's lock; False when it was already fired or removed."""
-    instance_id = session.scalar(select(Timer.instance_id).where(Timer.id == timer_id))
-    if instance_id is None:
-        return False
-    case = load_case(session, instance_id, for_change=False)
-    if case.instance.state != ACTIVE:
-        return False
+    instance = case_store.lock_owner_of(session, _table(Timer), timer_id)
+    if instance is None or instance.state != ACTIVE:
+        return False  # fired by someone else meanwhile, or the case stopped
+    case = load_case(session, instance.id, instance=instance)
     timer = session.get(Timer, timer_id, populate_existing=True)
     if timer is None:
         return False
     case.runtime.fire_timers()
-    record_event(session, case.instance, "timer.fired", actor, {"timer_id": timer_id, "activity_id": timer.activity_id,
-                                                             "due_at": timer.due_at.isoformat()})
+    case.audit("timer.fired", actor, {"timer_id": timer_id, "activity_id": timer.activity_id,
+                                      "due_at": timer.due_at.isoformat()})
     save_case(session, case, actor)
     return True
+
+
+def _table(model: type) -> Any:
+    return model.__table__  # type: ignore[attr-defined]
 
 
 def due_timer_ids(session: Session, now: datetime, limit: int = 100) -> list[str]:
@@ -304,12 +306,11 @@ def due_timer_ids(session: Session, now: datetime, limit: int = 100) -> list[str
 
 
 def update_variables(session: Session, instance_id: str, modifications: Mapping[str, Any], deletions: list[str],
-                     actor: str | None) -> ProcessInstance:
+                     actor: str | None) -> CaseRecord:
     """Set or remove process variables on every active path of the case (Camunda's POST …/variables)."""
     case = load_case(session, instance_id)
     case.runtime.set_variables(modifications, deletions)
-    record_event(session, case.instance, "case.variables_changed", actor,
-                 {"modified": sorted(modifications), "deleted": sorted(deletions)})
+    case.audit("case.variables_changed", actor, {"modified": sorted(modifications), "deleted": sorted(deletions)})
     save_case(session, case, actor)
     return case.instance
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, bindparam, delete, insert, update
 from sqlalchemy.orm import Session
 
 from orchestrator.engine.runtime import Changes
@@ -15,29 +15,35 @@ from orchestrator.models import (
     HumanTaskCandidate,
     Job,
     MessageSubscription,
-    ProcessInstance,
     Timer,
 )
-from orchestrator.services.audit import record_event
+from orchestrator.services.audit import EventSpec
+from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.definitions import LoadedDefinition
 
 
-def audit_changes(session: Session, instance: ProcessInstance, changes: Changes, actor: str | None) -> None:
-    """Audit what the engine created in this step (before the row is flushed, so the chain head is saved once)."""
-    for t in changes.new_user_tasks:
-        record_event(session, instance, "task.created", actor, {
+def _t(model: type) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+def audit_specs(changes: Changes, actor: str | None) -> list[EventSpec]:
+    """The audit events for what the engine created in this step."""
+    return [
+        ("task.created", actor, {
             "task_id": t.id, "activity_id": t.activity_id, "assignee": t.assignee,
             "candidate_groups": t.candidate_groups, "due": t.due.isoformat() if t.due else None,
         })
+        for t in changes.new_user_tasks
+    ]
 
 
-def apply_changes(session: Session, instance: ProcessInstance, definition: LoadedDefinition, changes: Changes,
-                  actor: str | None) -> None:
+def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefinition, changes: Changes,
+                  actor: str | None, known_timers: set[str]) -> None:
     """Insert, update and delete projection rows in bulk: a handful of statements per operation."""
     now = datetime.now(UTC)
     suspended = instance.state == "SUSPENDED"
     if changes.new_user_tasks:
-        session.execute(insert(HumanTask), [
+        session.execute(insert(_t(HumanTask)), [
             {
                 "id": t.id, "instance_id": instance.id, "definition_id": definition.id,
                 "definition_key": definition.key, "business_key": instance.business_key,
@@ -56,15 +62,17 @@ def apply_changes(session: Session, instance: ProcessInstance, definition: Loade
             for value in values
         ]
         if candidates:
-            session.execute(insert(HumanTaskCandidate), candidates)
+            session.execute(insert(_t(HumanTaskCandidate)), candidates)
     if changes.ended_user_tasks:
-        session.execute(update(HumanTask), [
-            {"id": key, "state": "CANCELED" if canceled else "COMPLETED", "ended_at": now,
-             "completed_by": None if canceled else actor}
-            for key, canceled in changes.ended_user_tasks.items()
-        ])
+        table = _t(HumanTask)
+        session.execute(
+            update(table).where(table.c.id == bindparam("row_id"))
+            .values(state=bindparam("new_state"), ended_at=bindparam("at"), completed_by=bindparam("by")),
+            [{"row_id": key, "new_state": "CANCELED" if canceled else "COMPLETED", "at": now,
+              "by": None if canceled else actor} for key, canceled in changes.ended_user_tasks.items()],
+        )
     if changes.new_external_tasks:
-        session.execute(insert(Job), [
+        session.execute(insert(_t(Job)), [
             {
                 "id": j.id, "instance_id": instance.id, "definition_id": definition.id,
                 "definition_key": definition.key, "business_key": instance.business_key,
@@ -76,24 +84,28 @@ def apply_changes(session: Session, instance: ProcessInstance, definition: Loade
             for j in changes.new_external_tasks
         ])
     if changes.ended_external_tasks:
-        session.execute(update(Job), [
-            {"id": key, "state": "CANCELED" if canceled else "COMPLETED", "ended_at": now, "lock_expires_at": None}
-            for key, canceled in changes.ended_external_tasks.items()
-        ])
-    removed_timers = changes.timers_removed | {k for k in changes.timers_added if k not in changes.timers_removed}
+        table = _t(Job)
+        session.execute(
+            update(table).where(table.c.id == bindparam("row_id"))
+            .values(state=bindparam("new_state"), ended_at=bindparam("at"), lock_expires_at=None),
+            [{"row_id": key, "new_state": "CANCELED" if canceled else "COMPLETED", "at": now}
+             for key, canceled in changes.ended_external_tasks.items()],
+        )
+    # A cycle timer that moved its due time is deleted and inserted again under the same id.
+    removed_timers = changes.timers_removed | (set(changes.timers_added) & known_timers)
     if removed_timers:
-        session.query(Timer).filter(Timer.id.in_(removed_timers)).delete(synchronize_session=False)
+        session.execute(delete(_t(Timer)).where(_t(Timer).c.id.in_(removed_timers)))
     if changes.timers_added:
-        session.execute(insert(Timer), [
+        session.execute(insert(_t(Timer)), [
             {"id": key, "instance_id": instance.id, "activity_id": activity, "kind": kind, "due_at": due,
              "suspended": suspended}
             for key, (activity, kind, due) in changes.timers_added.items()
         ])
     if changes.messages_removed:
-        session.query(MessageSubscription).filter(MessageSubscription.id.in_(changes.messages_removed)).delete(
-            synchronize_session=False)
+        table = _t(MessageSubscription)
+        session.execute(delete(table).where(table.c.id.in_(changes.messages_removed)))
     if changes.messages_added:
-        session.execute(insert(MessageSubscription), [
+        session.execute(insert(_t(MessageSubscription)), [
             {"id": key, "instance_id": instance.id, "message_name": name, "activity_id": activity,
              "business_key": instance.business_key}
             for key, (activity, name) in changes.messages_added.items()
@@ -101,19 +113,22 @@ def apply_changes(session: Session, instance: ProcessInstance, definition: Loade
     new_rows = [a for a in changes.activities if a.started_at is not None]
     ended_rows = [a for a in changes.activities if a.started_at is None]
     if new_rows:
-        session.execute(insert(ActivityInstance), [
+        session.execute(insert(_t(ActivityInstance)), [
             {"id": a.id, "instance_id": instance.id, "definition_id": definition.id, "activity_id": a.activity_id,
              "activity_name": a.name, "activity_type": a.activity_type, "started_at": a.started_at,
              "ended_at": a.ended_at, "canceled": a.canceled}
             for a in new_rows
         ])
     if ended_rows:
-        session.execute(update(ActivityInstance), [
-            {"id": a.id, "ended_at": a.ended_at, "canceled": a.canceled} for a in ended_rows
-        ])
+        table = _t(ActivityInstance)
+        session.execute(
+            update(table).where(table.c.id == bindparam("row_id"))
+            .values(ended_at=bindparam("at"), canceled=bindparam("was_canceled")),
+            [{"row_id": a.id, "at": a.ended_at, "was_canceled": a.canceled} for a in ended_rows],
+        )
 
 
-def close_all_projections(session: Session, instance: ProcessInstance, canceled: bool) -> None:
+def close_all_projections(session: Session, instance: CaseRecord, canceled: bool) -> None:
     """A case that ends from outside (terminate) closes every open row that belongs to it."""
     now = datetime.now(UTC)
     session.execute(update(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == "CREATED")

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.errors import InvalidRequestError
+from orchestrator.services.case_store import CaseRecord
 from orchestrator.models import (
     ActivityInstance,
     Deployment,
@@ -125,7 +126,7 @@ def definition_json(d: ProcessDefinition) -> dict[str, Any]:
     }
 
 
-def instance_json(i: ProcessInstance) -> dict[str, Any]:
+def instance_json(i: ProcessInstance | CaseRecord) -> dict[str, Any]:
     return {
         "links": [], "id": i.id, "definitionId": i.definition_id, "definitionKey": i.definition_key,
         "businessKey": i.business_key, "caseInstanceId": None,

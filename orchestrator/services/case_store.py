@@ -1,0 +1,83 @@
+"""The case row on the hot path, in SQLAlchemy Core: lock, insert, and a version-checked update.
+
+Every step of a case reads and writes this one row; the ORM's unit of work costs more here than
+the database does, so the hot path uses plain statements on the mapped table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.orm import Session
+
+from orchestrator.errors import ConflictError
+from orchestrator.models import ProcessInstance
+
+_TABLE: Table = ProcessInstance.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class CaseRecord:
+    """One case row, detached from the ORM; `version` is the row version it was read at."""
+
+    id: str
+    definition_id: str
+    definition_key: str
+    business_key: str | None
+    state: str
+    engine_state: bytes
+    serializer_version: str
+    variables: dict[str, Any]
+    version: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    started_by: str | None = None
+    end_reason: str | None = None
+    audit_head: str | None = None
+    persisted: bool = field(default=False, compare=False)
+
+
+_COLUMNS = [c for c in CaseRecord.__dataclass_fields__ if c != "persisted"]
+# What a step may change; the rest is fixed when the case starts.
+_MUTABLE = ("state", "engine_state", "serializer_version", "variables", "ended_at", "end_reason", "audit_head")
+
+
+def _from_row(row: Any) -> CaseRecord:
+    return CaseRecord(**{name: getattr(row, name) for name in _COLUMNS}, persisted=True)
+
+
+def lock(session: Session, instance_id: str) -> CaseRecord | None:
+    """Read and lock a case row (SELECT … FOR UPDATE; SQLite holds its write lock already)."""
+    row = session.execute(select(_TABLE).where(_TABLE.c.id == instance_id).with_for_update()).first()
+    return _from_row(row) if row is not None else None
+
+
+def lock_owner_of(session: Session, table: Table, row_id: str) -> CaseRecord | None:
+    """Find and lock the case that owns a projection row (a task, a job, a timer) in one statement."""
+    row = session.execute(
+        select(_TABLE).join(table, table.c.instance_id == _TABLE.c.id).where(table.c.id == row_id)
+        .with_for_update(of=_TABLE)
+    ).first()
+    return _from_row(row) if row is not None else None
+
+
+def save(session: Session, record: CaseRecord) -> None:
+    """Insert a new case, or update it only if nobody else wrote it since it was read."""
+    values = {name: value for name, value in asdict(record).items() if name != "persisted"}
+    if not record.persisted:
+        session.execute(insert(_TABLE).values(**values))
+        record.persisted = True
+        return
+    old_version = record.version
+    changed = {name: values[name] for name in _MUTABLE}
+    changed["version"] = old_version + 1
+    result = session.execute(
+        update(_TABLE).where(_TABLE.c.id == record.id, _TABLE.c.version == old_version).values(**changed)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError("办件已被他人修改，请重试", "The case was changed concurrently; retry",
+                            code="instance.concurrent_update")
+    record.version = old_version + 1
