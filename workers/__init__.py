@@ -1,0 +1,1 @@
+"""Celery application and tasks: jobs, connectors, timers, supervision scans."""
