@@ -112,6 +112,13 @@ def to_datetime(value: Any, where: str) -> datetime | None:
         result = value
     elif isinstance(value, date):
         result = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str) and value.strip().upper().startswith("P"):
+        try:  # an ISO 8601 duration: that long from now
+            parsed = TimerEventDefinition.parse_iso_duration(value.strip())
+            return datetime.now(UTC) + TimerEventDefinition.get_timedelta_from_start(parsed)
+        except Exception as exc:  # SpiffWorkflow raises a bare Exception for a bad duration
+            raise ExpressionError(f"{where} 不是有效的时长：{value}", f"{where} is not a valid ISO 8601 duration",
+                                  ) from exc
     elif isinstance(value, str):
         try:
             result = datetime.fromisoformat(value.replace("Z", "+00:00"))
