@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import threading
 import tempfile
 import time
 from pathlib import Path
@@ -69,7 +70,7 @@ def ensure_database(url: str) -> None:
     admin.dispose()
 
 
-def service_layer(url: str, content: bytes, cases: int) -> dict[str, Any]:
+def service_layer(url: str, content: bytes, cases: int, workers: int = 1) -> dict[str, Any]:
     from orchestrator import create_app
     from orchestrator.db import transaction
     from orchestrator.migrations import upgrade
@@ -96,19 +97,31 @@ def service_layer(url: str, content: bytes, cases: int) -> dict[str, Any]:
 
     ids: list[str] = []
     latencies: list[float] = []
-    began = time.perf_counter()
-    for _ in range(cases):
-        step = time.perf_counter()
-        with transaction(sessions) as session:
-            instance = case_service.start_case(session, key="parallel5", variables={"applicant": "bench"})
-            task_ids = list(session.scalars(select(HumanTask.id).where(HumanTask.instance_id == instance.id)))
-        latencies.append(time.perf_counter() - step)
-        for task_id in task_ids:
+
+    def run_cases(count: int) -> None:
+        for _ in range(count):
             step = time.perf_counter()
             with transaction(sessions) as session:
-                case_service.complete_task(session, task_id, {"approved": True}, "bench")
+                instance = case_service.start_case(session, key="parallel5", variables={"applicant": "bench"})
+                task_ids = list(session.scalars(select(HumanTask.id).where(HumanTask.instance_id == instance.id)))
             latencies.append(time.perf_counter() - step)
-        ids.append(instance.id)
+            for task_id in task_ids:
+                step = time.perf_counter()
+                with transaction(sessions) as session:
+                    case_service.complete_task(session, task_id, {"approved": True}, "bench")
+                latencies.append(time.perf_counter() - step)
+            ids.append(instance.id)
+
+    began = time.perf_counter()
+    if workers == 1:
+        run_cases(cases)
+    else:  # concurrent request streams, as the threads of one server process would run them
+        threads = [threading.Thread(target=run_cases, args=(cases // workers,)) for _ in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        cases = len(ids)
     elapsed = time.perf_counter() - began
     with transaction(sessions) as session:
         rows = session.execute(select(ProcessInstance.state, ProcessInstance.engine_state)
@@ -131,19 +144,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--workers", type=int, default=2, help="concurrent request streams for the second figure")
     args = parser.parse_args()
     content = parallel_diagram(5)
     bare_spiff(content, 20, False)  # warm-up
     memory = bare_spiff(content, args.cases, save_every_step=False)
     saved = bare_spiff(content, args.cases, save_every_step=True)
     service = service_layer(args.database_url, content, args.cases)
+    concurrent = service_layer(args.database_url, content, args.cases, workers=args.workers)
     dialect = make_url(args.database_url).get_backend_name()
     print(f"5-branch parallel diagram, {args.cases} cases each, one run")
     print(f"  bare SpiffWorkflow, in memory              {memory:8.1f} cases/s")
     print(f"  bare SpiffWorkflow, JSON save every step   {saved:8.1f} cases/s")
     print(f"  Lianban service layer on {dialect:<16} {service['rate']:8.1f} cases/s"
           f"  (step latency p50 {service['p50_ms']:.1f} ms, p95 {service['p95_ms']:.1f} ms)")
+    print(f"  Lianban service layer, {args.workers} request streams     {concurrent['rate']:8.1f} cases/s"
+          f"  (step latency p50 {concurrent['p50_ms']:.1f} ms, p95 {concurrent['p95_ms']:.1f} ms)")
     print(f"  ratio service / bare with save             {service['rate'] / saved:8.2f}  (target >= 0.50)")
+    print(f"  ratio service ({args.workers} streams) / bare with save {concurrent['rate'] / saved:8.2f}")
     print(f"  ratio service / bare in memory             {service['rate'] / memory:8.2f}")
     print(f"  SQL statements per case                    {service['statements']:8.1f}")
     print(f"  commits per case                           {service['commits']:8.1f}")

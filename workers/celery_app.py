@@ -14,10 +14,11 @@ def broker_options(url: str) -> dict[str, Any]:
     """The embedded default needs no broker server: a folder on disk serves as one."""
     if url.startswith("filesystem://"):
         folder = Path(os.environ.get("LIANBAN_BROKER_DIR", "var/broker"))
-        for name in ("in", "processed"):
+        for name in ("in", "processed", "control"):
             (folder / name).mkdir(parents=True, exist_ok=True)
         return {"data_folder_in": str(folder / "in"), "data_folder_out": str(folder / "in"),
-                "processed_folder": str(folder / "processed"), "store_processed": False}
+                "processed_folder": str(folder / "processed"), "control_folder": str(folder / "control"),
+                "store_processed": False}
     return {}
 
 
