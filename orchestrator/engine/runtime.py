@@ -377,7 +377,8 @@ class CaseRuntime:
 
     def correlate_message(self, name: str, variables: Mapping[str, Any]) -> int:
         """Deliver a message to this case's waiting catches; returns how many caught it."""
-        caught = self.workflow.catch(message_event(name, variables))
+        # BpmnWorkflow.catch returns nothing; the event manager says how many tasks caught it.
+        caught = self.workflow.event_manager.catch(message_event(name, variables), internal=False)
         if caught:
             self.run()
         return int(caught or 0)
@@ -465,15 +466,15 @@ def _common_ancestor_data(tasks: list[Task]) -> dict[str, Any]:
 
 def _from_engine_exception(exc: Exception, element_id: str | None) -> LianbanError:
     """Turn a SpiffWorkflow exception into our error, keeping the inner Lianban error when there is one."""
+    task = getattr(exc, "task", None)
+    where = element_id or (getattr(task.task_spec, "bpmn_id", None) if task is not None else None)
     inner: BaseException | None = exc
     while inner is not None:
         if isinstance(inner, LianbanError):
-            if element_id and inner.element_id is None:
-                inner.element_id = element_id
+            if where and inner.element_id is None:
+                inner.element_id = where
             return inner
         inner = getattr(inner, "exception", None) or inner.__cause__
-    task = getattr(exc, "task", None)
-    where = element_id or (getattr(task.task_spec, "bpmn_id", None) if task is not None else None)
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return EngineError(
         f"流程执行出错（{where or '未知环节'}）：{message}",

@@ -6,14 +6,16 @@ sync projections → save → (the caller commits). Services never commit.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.engine.runtime import STATE_FORMAT, CaseRuntime, Snapshot, diff_snapshots
@@ -22,9 +24,9 @@ from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError
 from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
 from orchestrator.services import case_store
 from orchestrator.services.case_store import CaseRecord
-from orchestrator.services.audit import EventSpec, record_event, record_events
+from orchestrator.services.audit import EventSpec, audit_insert, audit_rows, record_event
 from orchestrator.services.definitions import LoadedDefinition, definition_cache, get_definition, get_latest_by_key
-from orchestrator.services.projections import apply_changes, audit_specs, close_all_projections
+from orchestrator.services.projections import audit_specs, close_all_projections, execute_step, plan_writes
 from orchestrator.services.script_functions import script_functions
 
 ACTIVE = "ACTIVE"
@@ -57,6 +59,14 @@ class LoadedCase:
         self.events.append((event_type, actor, payload))
 
 
+@dataclass(frozen=True)
+class Correlation:
+    """A case a message reached: a waiting one, or one the message started."""
+
+    instance: CaseRecord
+    started: bool
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -73,6 +83,38 @@ def lock_case(session: Session, instance_id: str) -> CaseRecord:
     return record
 
 
+class WorkflowCache:
+    """Recently saved workflows by case id and row version: a hit skips deserialising the state.
+
+    The row version read under the lock says whether the cached object is the stored state. An
+    entry is taken out when a step loads it and put back only after that step's commit, so a step
+    that fails or rolls back can never leave a half-changed workflow behind.
+    """
+
+    def __init__(self, capacity: int = 500) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[int, CaseRuntime]] = OrderedDict()
+
+    def take(self, instance_id: str, version: int) -> CaseRuntime | None:
+        with self._lock:
+            entry = self._entries.pop(instance_id, None)
+        return entry[1] if entry is not None and entry[0] == version else None
+
+    def put_after_commit(self, session: Session, instance_id: str, version: int, runtime: CaseRuntime) -> None:
+        def put(_session: Session) -> None:
+            with self._lock:
+                self._entries[instance_id] = (version, runtime)
+                self._entries.move_to_end(instance_id)
+                while len(self._entries) > self._capacity:
+                    self._entries.popitem(last=False)
+
+        event.listen(session, "after_commit", put, once=True)
+
+
+workflow_cache = WorkflowCache()
+
+
 def load_case(session: Session, instance_id: str, *, for_change: bool = True,
               instance: CaseRecord | None = None) -> LoadedCase:
     instance = instance if instance is not None else lock_case(session, instance_id)
@@ -81,7 +123,10 @@ def load_case(session: Session, instance_id: str, *, for_change: bool = True,
             f"办件当前状态为 {instance.state}，不能办理", f"Process instance is {instance.state}", code="instance.not_active"
         )
     definition = definition_cache.get(session, instance.definition_id)
-    runtime = CaseRuntime.restore(instance.engine_state, definition.spec, definition.subprocess_specs, script_engine())
+    runtime = workflow_cache.take(instance.id, instance.version)
+    if runtime is None:
+        runtime = CaseRuntime.restore(instance.engine_state, definition.spec, definition.subprocess_specs,
+                                      script_engine())
     return LoadedCase(instance, definition, runtime, runtime.snapshot(), time.time())
 
 
@@ -97,10 +142,13 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
         instance.state = COMPLETED
         instance.ended_at = _now()
         case.events.append(("case.completed", actor, {}))
-    record_events(session, instance, case.events)  # moves the chain head before the row is written
+    audit = [audit_insert(audit_rows(instance, case.events))] if case.events else []  # moves the chain head
     case.events = []
-    case_store.save(session, instance)
-    apply_changes(session, instance, case.definition, changes, actor, set(case.before.timers))
+    result = execute_step(session, case_store.write_statement(instance),
+                          audit + plan_writes(instance, case.definition, changes, actor, set(case.before.timers)))
+    case_store.confirm_written(instance, result)
+    if instance.state == ACTIVE:
+        workflow_cache.put_after_commit(session, instance.id, instance.version, case.runtime)
     case.before = after
     case.since = time.time()
 
@@ -200,7 +248,7 @@ def correlate_message(
     variables: Mapping[str, Any] | None = None,
     correlate_all: bool = False,
     actor: str | None = None,
-) -> list[CaseRecord]:
+) -> list[Correlation]:
     """Deliver a message to waiting cases, or start one through a message start event."""
     if not message_name:
         raise InvalidRequestError("缺少消息名称", "messageName is required", field="messageName")
@@ -213,7 +261,7 @@ def correlate_message(
     if business_key is not None:
         query = query.where(ProcessInstance.business_key == business_key)
     candidates = list(session.scalars(query))
-    matched: list[CaseRecord] = []
+    matched: list[Correlation] = []
     for instance_id in sorted(candidates):
         case = load_case(session, instance_id)
         if correlation_keys and any(case.instance.variables.get(k) != v for k, v in correlation_keys.items()):
@@ -221,7 +269,7 @@ def correlate_message(
         if case.runtime.correlate_message(message_name, variables or {}):
             case.audit("message.correlated", actor, {"message": message_name})
             save_case(session, case, actor)
-            matched.append(case.instance)
+            matched.append(Correlation(case.instance, started=False))
             if not correlate_all:
                 break
     if matched:
@@ -233,7 +281,7 @@ def correlate_message(
 
         instance = start_case(session, definition_id=definition.id, variables=variables, business_key=business_key,
                               actor=actor, before_run=deliver)
-        return [instance]
+        return [Correlation(instance, started=True)]
     raise InvalidRequestError(
         f"没有等待消息“{message_name}”的办件，也没有以该消息启动的流程",
         f"Cannot correlate message '{message_name}': no matching process instance or message start event",

@@ -1,4 +1,8 @@
-"""Schemas and per-operation details of the OpenAPI document."""
+"""Schemas, tags and per-operation details (query parameters, bodies, responses) of the OpenAPI document.
+
+Operations are keyed by method and path with the path parameters' names left out
+(`/engine-rest/task/{}/complete`), so a route keeps its description when a parameter is renamed.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,12 @@ from typing import Any
 _VARIABLES = {"$ref": "#/components/schemas/Variables"}
 
 
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+def _json(schema: dict[str, Any], description: str = "成功") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -23,99 +27,254 @@ def _list(name: str) -> dict[str, Any]:
     return {"type": "array", "items": _ref(name)}
 
 
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def _shared(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_TIME = {"type": ["string", "null"], "description": "Camunda 时间格式，如 2026-11-28T12:00:00.000+0800"}
+_NO_CONTENT = {"204": {"description": "成功，无响应体"}}
+_PAGING = [_shared("firstResult"), _shared("maxResults")]
+
 COMPONENTS: dict[str, Any] = {
     "schemas": {
         "Problem": {
             "type": "object",
-            "description": "RFC 9457 problem details, with Chinese and English messages",
+            "description": "RFC 9457 problem details，附中英文消息；BPMN 问题带文件名、元素 id 和行号",
             "properties": {
                 "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                "code": {"type": "string"}, "detail": {"type": "string"}, "message_zh": {"type": "string"},
-                "message_en": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"},
-                "filename": {"type": "string"}, "element_id": {"type": "string"}, "line": {"type": "integer"},
+                "code": {"type": "string", "examples": ["request.invalid", "message.no_match", "bpmn.schema"]},
+                "detail": {"type": "string"}, "message_zh": {"type": "string"}, "message_en": {"type": "string"},
+                "message": {"type": "string", "description": "英文消息（Camunda 客户端读取此字段）"},
+                "field": {"type": "string"}, "filename": {"type": "string"}, "element_id": {"type": "string"},
+                "line": {"type": "integer"},
             },
             "required": ["type", "title", "status", "code"],
         },
         "TypedValue": {
             "type": "object",
-            "properties": {"value": {}, "type": {"type": "string", "examples": ["String", "Integer", "Boolean",
-                                                                            "Double", "Json", "Null"]},
-                           "valueInfo": {"type": "object"}},
+            "description": "Camunda 带类型的变量值",
+            "properties": {
+                "value": {},
+                "type": {"type": "string", "examples": ["String", "Integer", "Long", "Boolean", "Double", "Json",
+                                                        "Date", "Null"]},
+                "valueInfo": {"type": "object"},
+            },
         },
-        "Variables": {"type": "object", "additionalProperties": _ref("TypedValue")},
+        "Variables": {"type": "object", "description": "变量名 → 带类型的值",
+                      "additionalProperties": _ref("TypedValue")},
+        "Count": {"type": "object", "properties": {"count": {"type": "integer"}}, "required": ["count"]},
         "Deployment": {"type": "object", "properties": {
-            "id": {"type": "string"}, "name": {"type": ["string", "null"]}, "source": {"type": ["string", "null"]},
-            "deploymentTime": {"type": "string"},
-            "deployedProcessDefinitions": {"type": ["object", "null"], "additionalProperties": _ref("ProcessDefinition")},
+            "id": {"type": "string"}, "name": _NULLABLE_STRING, "source": _NULLABLE_STRING,
+            "deploymentTime": {"type": "string"}, "tenantId": _NULLABLE_STRING,
+            "links": {"type": "array", "items": {"type": "object"}},
+            "deployedProcessDefinitions": {"type": ["object", "null"],
+                                           "additionalProperties": _ref("ProcessDefinition")},
+            "unchangedProcessDefinitions": {"type": "object", "additionalProperties": _ref("ProcessDefinition"),
+                                            "description": "与已部署版本相同、未产生新版本的流程定义"},
         }},
         "ProcessDefinition": {"type": "object", "properties": {
-            "id": {"type": "string"}, "key": {"type": "string"}, "name": {"type": ["string", "null"]},
+            "id": {"type": "string"}, "key": {"type": "string"}, "name": _NULLABLE_STRING,
             "version": {"type": "integer"}, "resource": {"type": "string"}, "deploymentId": {"type": "string"},
-            "suspended": {"type": "boolean"}, "versionTag": {"type": ["string", "null"]},
+            "suspended": {"type": "boolean"}, "versionTag": _NULLABLE_STRING, "category": {"type": "string"},
+            "tenantId": _NULLABLE_STRING, "startableInTasklist": {"type": "boolean"},
         }},
+        "ProcessDefinitionXml": {"type": "object", "properties": {
+            "id": {"type": "string"}, "bpmn20Xml": {"type": "string"}}},
         "ProcessInstance": {"type": "object", "properties": {
-            "id": {"type": "string"}, "definitionId": {"type": "string"}, "businessKey": {"type": ["string", "null"]},
-            "ended": {"type": "boolean"}, "suspended": {"type": "boolean"},
+            "id": {"type": "string"}, "definitionId": {"type": "string"}, "definitionKey": {"type": "string"},
+            "businessKey": _NULLABLE_STRING, "ended": {"type": "boolean"}, "suspended": {"type": "boolean"},
+            "tenantId": _NULLABLE_STRING,
+        }},
+        "Execution": {"type": "object", "properties": {
+            "id": {"type": "string"}, "processInstanceId": {"type": "string"}, "ended": {"type": "boolean"},
+            "tenantId": _NULLABLE_STRING,
         }},
         "Task": {"type": "object", "properties": {
-            "id": {"type": "string"}, "name": {"type": ["string", "null"]}, "assignee": {"type": ["string", "null"]},
-            "created": {"type": "string"}, "due": {"type": ["string", "null"]}, "followUp": {"type": ["string", "null"]},
+            "id": {"type": "string"}, "name": _NULLABLE_STRING, "assignee": _NULLABLE_STRING,
+            "owner": _NULLABLE_STRING, "created": {"type": "string"}, "due": _TIME, "followUp": _TIME,
             "priority": {"type": "integer"}, "processInstanceId": {"type": "string"},
             "processDefinitionId": {"type": "string"}, "taskDefinitionKey": {"type": "string"},
-            "formKey": {"type": ["string", "null"]}, "candidateGroups": {"type": "array", "items": {"type": "string"}},
+            "description": _NULLABLE_STRING, "suspended": {"type": "boolean"}, "businessKey": _NULLABLE_STRING,
+            "formKey": _NULLABLE_STRING, "candidateGroups": {"type": "array", "items": {"type": "string"}},
             "candidateUsers": {"type": "array", "items": {"type": "string"}},
+            "properties": {"type": "object", "description": "图中 camunda:properties 的键值"},
         }},
         "HistoricProcessInstance": {"type": "object", "properties": {
-            "id": {"type": "string"}, "startTime": {"type": "string"}, "endTime": {"type": ["string", "null"]},
-            "state": {"type": "string"}, "durationInMillis": {"type": ["integer", "null"]},
+            "id": {"type": "string"}, "businessKey": _NULLABLE_STRING, "processDefinitionId": {"type": "string"},
+            "processDefinitionKey": {"type": "string"}, "startTime": {"type": "string"}, "endTime": _TIME,
+            "durationInMillis": {"type": ["integer", "null"]}, "startUserId": _NULLABLE_STRING,
+            "deleteReason": _NULLABLE_STRING,
+            "state": {"type": "string", "enum": ["ACTIVE", "SUSPENDED", "COMPLETED", "EXTERNALLY_TERMINATED",
+                                                 "INTERNALLY_TERMINATED"]},
         }},
         "HistoricActivityInstance": {"type": "object", "properties": {
-            "id": {"type": "string"}, "activityId": {"type": "string"}, "activityType": {"type": "string"},
-            "startTime": {"type": "string"}, "endTime": {"type": ["string", "null"]}, "canceled": {"type": "boolean"},
+            "id": {"type": "string"}, "activityId": {"type": "string"}, "activityName": _NULLABLE_STRING,
+            "activityType": {"type": "string"}, "processInstanceId": {"type": "string"},
+            "processDefinitionId": {"type": "string"}, "startTime": {"type": "string"}, "endTime": _TIME,
+            "durationInMillis": {"type": ["integer", "null"]}, "canceled": {"type": "boolean"},
         }},
         "Incident": {"type": "object", "properties": {
-            "id": {"type": "string"}, "incidentType": {"type": "string"}, "activityId": {"type": ["string", "null"]},
+            "id": {"type": "string"}, "processInstanceId": {"type": "string"},
+            "processDefinitionId": {"type": "string"}, "incidentTimestamp": {"type": "string"},
+            "incidentType": {"type": "string"}, "activityId": _NULLABLE_STRING, "configuration": _NULLABLE_STRING,
             "incidentMessage": {"type": "string"},
         }},
-        "Count": {"type": "object", "properties": {"count": {"type": "integer"}}},
-        "StartRequest": {"type": "object", "properties": {"variables": _VARIABLES, "businessKey": {"type": "string"}}},
-        "CompleteRequest": {"type": "object", "properties": {"variables": _VARIABLES,
-                                                              "withVariablesInReturn": {"type": "boolean"}}},
-        "MessageRequest": {"type": "object", "required": ["messageName"], "properties": {
-            "messageName": {"type": "string"}, "businessKey": {"type": "string"}, "correlationKeys": _VARIABLES,
-            "processVariables": _VARIABLES, "all": {"type": "boolean"}, "resultEnabled": {"type": "boolean"},
+        "StartRequest": {"type": "object", "properties": {
+            "variables": _VARIABLES, "businessKey": {"type": "string", "maxLength": 255}}},
+        "CompleteRequest": {"type": "object", "properties": {
+            "variables": _VARIABLES, "withVariablesInReturn": {"type": "boolean"}}},
+        "SuspendedRequest": {"type": "object", "required": ["suspended"],
+                             "properties": {"suspended": {"type": "boolean"}}},
+        "VariableModifications": {"type": "object", "properties": {
+            "modifications": _VARIABLES,
+            "deletions": {"type": "array", "items": {"type": "string"}},
         }},
-    }
+        "MessageRequest": {"type": "object", "required": ["messageName"], "properties": {
+            "messageName": {"type": "string", "description": "BPMN 消息名称（bpmn:message 的 name）"},
+            "businessKey": {"type": "string", "description": "只关联业务编号相同的办件；启动新办件时作为其业务编号"},
+            "correlationKeys": {**_VARIABLES, "description": "只关联流程变量与之相等的办件"},
+            "processVariables": {**_VARIABLES, "description": "写入被关联办件的流程变量"},
+            "all": {"type": "boolean", "description": "关联所有等待该消息的办件"},
+            "resultEnabled": {"type": "boolean", "description": "返回关联结果（200）而非 204"},
+        }},
+        "MessageCorrelationResult": {"type": "object", "properties": {
+            "resultType": {"type": "string", "enum": ["Execution", "ProcessDefinition"],
+                           "description": "Execution：关联到等待中的办件；ProcessDefinition：由消息开始事件新建办件"},
+            "execution": {"oneOf": [_ref("Execution"), {"type": "null"}]},
+            "processInstance": {"oneOf": [_ref("ProcessInstance"), {"type": "null"}]},
+        }},
+        "Engine": {"type": "object", "properties": {"name": {"type": "string"}}},
+        "Version": {"type": "object", "properties": {"version": {"type": "string"}}},
+        "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
+    },
+    "parameters": {
+        "firstResult": _query("firstResult", "分页：跳过的条数", {"type": "integer", "minimum": 0}),
+        "maxResults": _query("maxResults", "分页：最多返回的条数", {"type": "integer", "minimum": 0}),
+    },
 }
 
+TAGS: list[dict[str, str]] = [
+    {"name": "deployment", "description": "部署 BPMN 图（Camunda 7 兼容）"},
+    {"name": "process-definition", "description": "流程定义：查询、启动办件（Camunda 7 兼容）"},
+    {"name": "process-instance", "description": "运行中的办件及其流程变量（Camunda 7 兼容）"},
+    {"name": "task", "description": "人工任务：待办列表、办理（Camunda 7 兼容）"},
+    {"name": "external-task", "description": "外部任务：部门系统拉取并回填结果（Camunda 7 兼容）"},
+    {"name": "message", "description": "消息关联（Camunda 7 兼容）"},
+    {"name": "incident", "description": "需要人工处理的故障（Camunda 7 兼容）"},
+    {"name": "history", "description": "历史：办件与环节记录（Camunda 7 兼容）"},
+    {"name": "engine", "description": "引擎信息（Camunda 7 兼容）"},
+    {"name": "api", "description": "联办自有接口与文档"},
+    {"name": "ops", "description": "运维检查"},
+]
+
+_TASK_FILTERS = [
+    _query("processInstanceId", "办件（流程实例）id"),
+    _query("processInstanceBusinessKey", "办件业务编号"),
+    _query("processDefinitionKey", "流程定义 key，如 newborn"),
+    _query("processDefinitionId", "流程定义 id"),
+    _query("taskDefinitionKey", "任务在图中的元素 id，如 task_intake"),
+    _query("assignee", "办理人"),
+    _query("candidateGroup", "候选组（部门），如 dept-health"),
+    _query("candidateUser", "候选用户"),
+    _query("unassigned", "只列出未分配办理人的任务", {"type": "boolean"}),
+    _query("dueBefore", "到期时间早于（ISO 8601 / Camunda 时间格式）", {"type": "string", "format": "date-time"}),
+    _query("dueAfter", "到期时间晚于（ISO 8601 / Camunda 时间格式）", {"type": "string", "format": "date-time"}),
+]
+_INSTANCE_FILTERS = [
+    _query("processDefinitionKey", "流程定义 key"),
+    _query("processDefinitionId", "流程定义 id"),
+    _query("businessKey", "办件业务编号"),
+    _query("processInstanceIds", "逗号分隔的办件 id 列表"),
+]
+_DEFINITION_FILTERS = [
+    _query("key", "流程定义 key"),
+    _query("latestVersion", "只返回每个 key 的最新版本", {"type": "boolean"}),
+]
+_HISTORY_INSTANCE_FILTERS = [
+    _query("processInstanceId", "办件 id"),
+    *_INSTANCE_FILTERS,
+    _query("unfinished", "只返回未结束的办件", {"type": "boolean"}),
+    _query("finished", "只返回已结束的办件", {"type": "boolean"}),
+]
+_START = {"requestBody": _body(_ref("StartRequest"), required=False),
+          "responses": {"200": _json(_ref("ProcessInstance"), "已启动的办件")}}
+_COMPLETE = {"requestBody": _body(_ref("CompleteRequest"), required=False),
+             "responses": {"204": {"description": "已办理"},
+                           "200": _json(_VARIABLES, "办理后的流程变量（withVariablesInReturn 为 true 时）")}}
+
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    # deployments and definitions
     ("POST", "/engine-rest/deployment/create"): {
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-            "type": "object", "properties": {"deployment-name": {"type": "string"},
-                                             "deployment-source": {"type": "string"},
-                                             "data": {"type": "string", "format": "binary"}}}}}},
-        "responses": {"200": _json(_ref("Deployment"))},
+            "type": "object",
+            "description": "除下列保留字段外，每个文件字段都是一个要部署的 .bpmn / .dmn 资源",
+            "properties": {"deployment-name": {"type": "string"}, "deployment-source": {"type": "string"},
+                           "data": {"type": "string", "format": "binary"}},
+            "additionalProperties": {"type": "string", "format": "binary"}}}}},
+        "responses": {"200": _json(_ref("Deployment"), "部署结果")},
     },
-    ("GET", "/engine-rest/process-definition"): {"responses": {"200": _json(_list("ProcessDefinition"))}},
-    ("GET", "/engine-rest/process-definition/{definition_id}"): {"responses": {"200": _json(_ref("ProcessDefinition"))}},
-    ("GET", "/engine-rest/process-definition/key/{key}"): {"responses": {"200": _json(_ref("ProcessDefinition"))}},
-    ("POST", "/engine-rest/process-definition/key/{key}/start"): {
-        "requestBody": _body(_ref("StartRequest")), "responses": {"200": _json(_ref("ProcessInstance"))}},
-    ("POST", "/engine-rest/process-definition/{definition_id}/start"): {
-        "requestBody": _body(_ref("StartRequest")), "responses": {"200": _json(_ref("ProcessInstance"))}},
-    ("GET", "/engine-rest/process-instance"): {"responses": {"200": _json(_list("ProcessInstance"))}},
-    ("GET", "/engine-rest/process-instance/{instance_id}"): {"responses": {"200": _json(_ref("ProcessInstance"))}},
-    ("DELETE", "/engine-rest/process-instance/{instance_id}"): {"responses": {"204": {"description": "终止"}}},
-    ("GET", "/engine-rest/task"): {"responses": {"200": _json(_list("Task"))}},
-    ("GET", "/engine-rest/task/count"): {"responses": {"200": _json(_ref("Count"))}},
-    ("GET", "/engine-rest/task/{task_id}"): {"responses": {"200": _json(_ref("Task"))}},
-    ("POST", "/engine-rest/task/{task_id}/complete"): {
-        "requestBody": _body(_ref("CompleteRequest")),
-        "responses": {"204": {"description": "已办结"}, "200": _json(_VARIABLES)}},
+    ("GET", "/engine-rest/process-definition"): {
+        "parameters": [*_DEFINITION_FILTERS, *_PAGING], "responses": {"200": _json(_list("ProcessDefinition"))}},
+    ("GET", "/engine-rest/process-definition/count"): {
+        "parameters": _DEFINITION_FILTERS, "responses": {"200": _json(_ref("Count"))}},
+    ("GET", "/engine-rest/process-definition/{}"): {"responses": {"200": _json(_ref("ProcessDefinition"))}},
+    ("GET", "/engine-rest/process-definition/key/{}"): {"responses": {"200": _json(_ref("ProcessDefinition"))}},
+    ("GET", "/engine-rest/process-definition/{}/xml"): {"responses": {"200": _json(_ref("ProcessDefinitionXml"))}},
+    ("GET", "/engine-rest/process-definition/key/{}/xml"): {
+        "responses": {"200": _json(_ref("ProcessDefinitionXml"))}},
+    ("POST", "/engine-rest/process-definition/key/{}/start"): _START,
+    ("POST", "/engine-rest/process-definition/{}/start"): _START,
+    # process instances
+    ("GET", "/engine-rest/process-instance"): {
+        "parameters": [*_INSTANCE_FILTERS, *_PAGING], "responses": {"200": _json(_list("ProcessInstance"))}},
+    ("GET", "/engine-rest/process-instance/count"): {
+        "parameters": _INSTANCE_FILTERS, "responses": {"200": _json(_ref("Count"))}},
+    ("GET", "/engine-rest/process-instance/{}"): {"responses": {"200": _json(_ref("ProcessInstance"))}},
+    ("DELETE", "/engine-rest/process-instance/{}"): {
+        "parameters": [_query("deleteReason", "终止原因，记入历史")],
+        "responses": {"204": {"description": "已终止"}}},
+    ("PUT", "/engine-rest/process-instance/{}/suspended"): {
+        "requestBody": _body(_ref("SuspendedRequest")), "responses": _NO_CONTENT},
+    ("GET", "/engine-rest/process-instance/{}/variables"): {"responses": {"200": _json(_VARIABLES)}},
+    ("POST", "/engine-rest/process-instance/{}/variables"): {
+        "requestBody": _body(_ref("VariableModifications")), "responses": _NO_CONTENT},
+    ("GET", "/engine-rest/process-instance/{}/variables/{}"): {"responses": {"200": _json(_ref("TypedValue"))}},
+    ("PUT", "/engine-rest/process-instance/{}/variables/{}"): {
+        "requestBody": _body(_ref("TypedValue")), "responses": _NO_CONTENT},
+    ("DELETE", "/engine-rest/process-instance/{}/variables/{}"): {"responses": _NO_CONTENT},
+    # tasks
+    ("GET", "/engine-rest/task"): {
+        "parameters": [*_TASK_FILTERS, *_PAGING], "responses": {"200": _json(_list("Task"))}},
+    ("GET", "/engine-rest/task/count"): {"parameters": _TASK_FILTERS, "responses": {"200": _json(_ref("Count"))}},
+    ("GET", "/engine-rest/task/{}"): {"responses": {"200": _json(_ref("Task"))}},
+    ("GET", "/engine-rest/task/{}/variables"): {"responses": {"200": _json(_VARIABLES)}},
+    ("GET", "/engine-rest/task/{}/form-variables"): {"responses": {"200": _json(_VARIABLES)}},
+    ("POST", "/engine-rest/task/{}/complete"): _COMPLETE,
+    ("POST", "/engine-rest/task/{}/submit-form"): _COMPLETE,
+    # messages, incidents, history, engine
     ("POST", "/engine-rest/message"): {
-        "requestBody": _body(_ref("MessageRequest")), "responses": {"204": {"description": "已关联"}}},
-    ("GET", "/engine-rest/incident"): {"responses": {"200": _json(_list("Incident"))}},
-    ("GET", "/engine-rest/history/process-instance"): {"responses": {"200": _json(_list("HistoricProcessInstance"))}},
+        "requestBody": _body(_ref("MessageRequest")),
+        "responses": {"204": {"description": "已关联"},
+                      "200": _json(_list("MessageCorrelationResult"), "关联结果（resultEnabled 为 true 时）")}},
+    ("GET", "/engine-rest/incident"): {
+        "parameters": [_query("processInstanceId", "办件 id")], "responses": {"200": _json(_list("Incident"))}},
+    ("GET", "/engine-rest/history/process-instance"): {
+        "parameters": [*_HISTORY_INSTANCE_FILTERS, *_PAGING],
+        "responses": {"200": _json(_list("HistoricProcessInstance"))}},
+    ("GET", "/engine-rest/history/process-instance/{}"): {
+        "responses": {"200": _json(_ref("HistoricProcessInstance"))}},
     ("GET", "/engine-rest/history/activity-instance"): {
+        "parameters": [_query("processInstanceId", "办件 id"), _query("activityId", "图中的元素 id"), *_PAGING],
         "responses": {"200": _json(_list("HistoricActivityInstance"))}},
+    ("GET", "/engine-rest/engine"): {"responses": {"200": _json(_list("Engine"))}},
+    ("GET", "/engine-rest/version"): {"responses": {"200": _json(_ref("Version"))}},
+    # Lianban's own
+    ("GET", "/api/openapi.json"): {"responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 文档")}},
+    ("GET", "/healthz"): {"summary": "存活与数据库检查", "responses": {"200": _json(_ref("Health"))}},
 }

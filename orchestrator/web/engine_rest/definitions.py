@@ -24,6 +24,7 @@ RESERVED_FIELDS = {"deployment-name", "deployment-source", "enable-duplicate-fil
 
 @blueprint.post("/deployment/create")
 def create_deployment() -> tuple[Response, int]:
+    """部署 BPMN 资源（multipart/form-data），未改动的图不产生新版本"""
     if not request.content_type or not request.content_type.startswith("multipart/form-data"):
         raise InvalidRequestError("部署请求必须是 multipart/form-data", "Deployment must be multipart/form-data",
                                   field="Content-Type")
@@ -44,6 +45,7 @@ def create_deployment() -> tuple[Response, int]:
 
 @blueprint.get("/process-definition")
 def list_process_definitions() -> Response:
+    """查询流程定义"""
     with unit_of_work() as session:
         items = definitions.list_definitions(session, key=request.args.get("key"),
                                              latest_only=query_bool("latestVersion"),
@@ -53,6 +55,7 @@ def list_process_definitions() -> Response:
 
 @blueprint.get("/process-definition/count")
 def count_process_definitions() -> Response:
+    """统计流程定义数量"""
     with unit_of_work() as session:
         items = definitions.list_definitions(session, key=request.args.get("key"),
                                              latest_only=query_bool("latestVersion"), max_results=100_000)
@@ -61,12 +64,14 @@ def count_process_definitions() -> Response:
 
 @blueprint.get("/process-definition/<definition_id>")
 def get_process_definition(definition_id: str) -> Response:
+    """按 id 获取流程定义"""
     with unit_of_work() as session:
         return jsonify(definition_json(definitions.get_definition(session, definition_id)))
 
 
 @blueprint.get("/process-definition/key/<key>")
 def get_process_definition_by_key(key: str) -> Response:
+    """按 key 获取最新版本的流程定义"""
     with unit_of_work() as session:
         return jsonify(definition_json(definitions.get_latest_by_key(session, key)))
 
@@ -81,11 +86,13 @@ def _xml(definition_id: str | None, key: str | None) -> Response:
 
 @blueprint.get("/process-definition/<definition_id>/xml")
 def get_process_definition_xml(definition_id: str) -> Response:
+    """按 id 获取流程定义的 BPMN XML"""
     return _xml(definition_id, None)
 
 
 @blueprint.get("/process-definition/key/<key>/xml")
 def get_process_definition_xml_by_key(key: str) -> Response:
+    """按 key 获取最新版本的 BPMN XML"""
     return _xml(None, key)
 
 
@@ -102,9 +109,11 @@ def _start(definition_id: str | None, key: str | None) -> Response:
 
 @blueprint.post("/process-definition/<definition_id>/start")
 def start_by_id(definition_id: str) -> Response:
+    """按流程定义 id 启动办件"""
     return _start(definition_id, None)
 
 
 @blueprint.post("/process-definition/key/<key>/start")
 def start_by_key(key: str) -> Response:
+    """按 key 启动最新版本流程的办件"""
     return _start(None, key)

@@ -32,6 +32,7 @@ def _instance_filters() -> dict[str, object]:
 
 @blueprint.get("/process-instance")
 def list_process_instances() -> Response:
+    """查询运行中的办件"""
     with unit_of_work() as session:
         items = queries.list_instances(session, active_only=True, first=query_int("firstResult", 0),
                                        max_results=query_int("maxResults", 100), **_instance_filters())  # type: ignore[arg-type]
@@ -40,6 +41,7 @@ def list_process_instances() -> Response:
 
 @blueprint.get("/process-instance/count")
 def count_process_instances() -> Response:
+    """统计运行中的办件数量"""
     with unit_of_work() as session:
         items = queries.list_instances(session, active_only=True, max_results=100_000, **_instance_filters())  # type: ignore[arg-type]
         return jsonify({"count": len(items)})
@@ -47,6 +49,7 @@ def count_process_instances() -> Response:
 
 @blueprint.get("/process-instance/<instance_id>")
 def get_process_instance(instance_id: str) -> Response:
+    """获取运行中的办件"""
     with unit_of_work() as session:
         instance = queries.get_instance(session, instance_id)
         if instance.state in ("COMPLETED", "TERMINATED"):
@@ -57,6 +60,7 @@ def get_process_instance(instance_id: str) -> Response:
 
 @blueprint.delete("/process-instance/<instance_id>")
 def delete_process_instance(instance_id: str) -> tuple[str, int]:
+    """终止办件"""
     reason = request.args.get("deleteReason") or None
     with unit_of_work() as session:
         cases.terminate_case(session, instance_id, reason, actor())
@@ -65,6 +69,7 @@ def delete_process_instance(instance_id: str) -> tuple[str, int]:
 
 @blueprint.put("/process-instance/<instance_id>/suspended")
 def suspend_process_instance(instance_id: str) -> tuple[str, int]:
+    """挂起或恢复办件"""
     body = json_body(required=True)
     if not isinstance(body.get("suspended"), bool):
         raise InvalidRequestError("suspended 必须是布尔值", "suspended must be a boolean", field="suspended")
@@ -75,12 +80,14 @@ def suspend_process_instance(instance_id: str) -> tuple[str, int]:
 
 @blueprint.get("/process-instance/<instance_id>/variables")
 def get_variables(instance_id: str) -> Response:
+    """获取办件的全部流程变量"""
     with unit_of_work() as session:
         return jsonify(typed_variables(queries.get_instance(session, instance_id).variables))
 
 
 @blueprint.get("/process-instance/<instance_id>/variables/<name>")
 def get_variable(instance_id: str, name: str) -> Response:
+    """获取办件的一个流程变量"""
     with unit_of_work() as session:
         variables = queries.get_instance(session, instance_id).variables
         if name not in variables:
@@ -90,6 +97,7 @@ def get_variable(instance_id: str, name: str) -> Response:
 
 @blueprint.put("/process-instance/<instance_id>/variables/<name>")
 def put_variable(instance_id: str, name: str) -> tuple[str, int]:
+    """设置办件的一个流程变量"""
     values = parse_variables({name: json_body(required=True)})
     with unit_of_work() as session:
         cases.update_variables(session, instance_id, values, [], actor())
@@ -98,6 +106,7 @@ def put_variable(instance_id: str, name: str) -> tuple[str, int]:
 
 @blueprint.delete("/process-instance/<instance_id>/variables/<name>")
 def delete_variable(instance_id: str, name: str) -> tuple[str, int]:
+    """删除办件的一个流程变量"""
     with unit_of_work() as session:
         cases.update_variables(session, instance_id, {}, [name], actor())
     return "", 204
@@ -105,6 +114,7 @@ def delete_variable(instance_id: str, name: str) -> tuple[str, int]:
 
 @blueprint.post("/process-instance/<instance_id>/variables")
 def modify_variables(instance_id: str) -> tuple[str, int]:
+    """批量修改、删除办件的流程变量"""
     body = json_body(required=True)
     modifications = parse_variables(body.get("modifications"), "modifications")
     deletions = body.get("deletions") or []
@@ -117,6 +127,7 @@ def modify_variables(instance_id: str) -> tuple[str, int]:
 
 @blueprint.post("/message")
 def correlate_message() -> Response | tuple[str, int]:
+    """关联消息：推进等待该消息的办件，或由消息开始事件新建办件"""
     body = json_body(required=True)
     name = body_str(body, "messageName")
     if not name:
@@ -129,14 +140,22 @@ def correlate_message() -> Response | tuple[str, int]:
                                           correlate_all=bool(body.get("all")), actor=actor())
         if not body.get("resultEnabled"):
             return "", 204
-        return jsonify([
-            {"resultType": "ProcessDefinition", "processInstance": instance_json(i), "execution": None}
-            for i in matched
-        ])
+        return jsonify([_correlation_json(c) for c in matched])
+
+
+def _correlation_json(correlation: cases.Correlation) -> dict[str, object]:
+    """Camunda's MessageCorrelationResult: a started case, or the execution of a waiting one."""
+    instance = correlation.instance
+    if correlation.started:
+        return {"resultType": "ProcessDefinition", "processInstance": instance_json(instance), "execution": None}
+    return {"resultType": "Execution", "processInstance": None, "execution": {
+        "id": instance.id, "processInstanceId": instance.id,
+        "ended": instance.state in ("COMPLETED", "TERMINATED"), "tenantId": None}}
 
 
 @blueprint.get("/incident")
 def list_incidents() -> Response:
+    """查询故障（需人工处理的问题）"""
     with unit_of_work() as session:
         items = queries.list_incidents(session, instance_id=request.args.get("processInstanceId"))
         return jsonify([incident_json(i) for i in items])
@@ -144,6 +163,7 @@ def list_incidents() -> Response:
 
 @blueprint.get("/history/process-instance")
 def history_process_instances() -> Response:
+    """查询历史办件（含已结束的）"""
     with unit_of_work() as session:
         filters = _instance_filters()
         pid = request.args.get("processInstanceId")
@@ -159,12 +179,14 @@ def history_process_instances() -> Response:
 
 @blueprint.get("/history/process-instance/<instance_id>")
 def history_process_instance(instance_id: str) -> Response:
+    """获取一个历史办件"""
     with unit_of_work() as session:
         return jsonify(history_instance_json(queries.get_instance(session, instance_id)))
 
 
 @blueprint.get("/history/activity-instance")
 def history_activity_instances() -> Response:
+    """查询办件经过的环节（历史活动实例）"""
     with unit_of_work() as session:
         items = queries.list_activities(session, instance_id=request.args.get("processInstanceId"),
                                         activity_id=request.args.get("activityId"),
@@ -174,9 +196,11 @@ def history_activity_instances() -> Response:
 
 @blueprint.get("/engine")
 def engines() -> Response:
+    """列出引擎"""
     return jsonify([{"name": "default"}])
 
 
 @blueprint.get("/version")
 def version() -> Response:
+    """引擎版本"""
     return jsonify({"version": "7.20.0-lianban"})

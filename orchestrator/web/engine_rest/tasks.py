@@ -35,6 +35,7 @@ def _filter(source: Any) -> TaskFilter:
 
 @blueprint.get("/task")
 def list_tasks() -> Response:
+    """查询待办任务"""
     with unit_of_work() as session:
         items = queries.list_tasks(session, _filter(request.args), first=query_int("firstResult", 0),
                                    max_results=query_int("maxResults", 100))
@@ -43,12 +44,14 @@ def list_tasks() -> Response:
 
 @blueprint.get("/task/count")
 def count_tasks() -> Response:
+    """统计待办任务数量"""
     with unit_of_work() as session:
         return jsonify({"count": queries.count_tasks(session, _filter(request.args))})
 
 
 @blueprint.get("/task/<task_id>")
 def get_task(task_id: str) -> Response:
+    """获取一个任务"""
     with unit_of_work() as session:
         return jsonify(task_json(queries.get_task(session, task_id)))
 
@@ -56,6 +59,7 @@ def get_task(task_id: str) -> Response:
 @blueprint.get("/task/<task_id>/variables")
 @blueprint.get("/task/<task_id>/form-variables")
 def task_variables(task_id: str) -> Response:
+    """获取任务可见的变量（表单变量）"""
     with unit_of_work() as session:
         task = queries.get_task(session, task_id)
         return jsonify(typed_variables(queries.get_instance(session, task.instance_id).variables))
@@ -64,6 +68,7 @@ def task_variables(task_id: str) -> Response:
 @blueprint.post("/task/<task_id>/complete")
 @blueprint.post("/task/<task_id>/submit-form")
 def complete_task(task_id: str) -> Response | tuple[str, int]:
+    """办理任务并提交结果变量"""
     body = json_body()
     variables = parse_variables(body.get("variables"))
     with unit_of_work() as session:
