@@ -356,7 +356,7 @@ class CaseRuntime:
         task = self._require(task_id)
         if not (task.task_spec.manual and task.state == TaskState.READY):
             raise EngineError("该任务当前不可办理", "Task is not ready", code="task.not_ready", status=409)
-        task.data.update(variables)
+        task.data.update(namespaced_outputs(task, variables))
         try:
             task.run()
         except SpiffWorkflowException as exc:
@@ -411,6 +411,19 @@ class CaseRuntime:
                 code="engine.depth_limit",
                 status=422,
             )
+
+
+OUTPUT_PREFIX_PROPERTY = "outputPrefix"
+
+
+def namespaced_outputs(task: Task, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a task's `outputPrefix` property (camunda:properties), so that one form shared by several
+    parallel branches (a correction request, say) writes each branch's own variables."""
+    properties = (getattr(task.task_spec, "extensions", None) or {}).get("properties") or {}
+    prefix = properties.get(OUTPUT_PREFIX_PROPERTY)
+    if not prefix:
+        return dict(variables)
+    return {f"{prefix}{name}": value for name, value in variables.items()}
 
 
 def _check_join_conflicts(task: Task) -> None:

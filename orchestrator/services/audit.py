@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Executable, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from orchestrator.models import AuditEvent
@@ -37,42 +37,28 @@ def _at() -> datetime:
     return now.replace(microsecond=(now.microsecond // 1000) * 1000)  # what every database keeps
 
 
-def audit_rows(instance: ChainHead, events: list[EventSpec]) -> list[dict[str, Any]]:
-    """Chain a case's new events onto its head (moving the head); the rows to insert."""
-    prev = instance.audit_head
-    rows = []
-    for event_type, actor, payload in events:
-        at = _at()
-        digest = _digest(prev, instance.id, event_type, actor, at, payload)
-        rows.append({"instance_id": instance.id, "event_type": event_type, "actor": actor, "at": at,
-                     "payload": payload, "prev_hash": prev, "hash": digest})
-        prev = digest
-    instance.audit_head = prev
-    return rows
-
-
-def audit_insert(rows: list[dict[str, Any]]) -> Executable:
-    return insert(AuditEvent.__table__).values(rows)
-
-
 def record_events(session: Session, instance: ChainHead | None, events: list[EventSpec]) -> None:
-    """Append events now; a case's chain head lives on its row, which the caller holds locked."""
+    """Append events in one statement; a case's chain head lives on its row, which the caller holds locked."""
     if not events:
         return
     if instance is not None:
-        session.execute(audit_insert(audit_rows(instance, events)))
-        return
-    prev = session.scalar(
-        select(AuditEvent.hash).where(AuditEvent.instance_id.is_(None)).order_by(AuditEvent.id.desc()).limit(1)
-    )
+        prev = instance.audit_head
+        instance_id: str | None = instance.id
+    else:
+        prev = session.scalar(
+            select(AuditEvent.hash).where(AuditEvent.instance_id.is_(None)).order_by(AuditEvent.id.desc()).limit(1)
+        )
+        instance_id = None
     rows = []
     for event_type, actor, payload in events:
         at = _at()
-        digest = _digest(prev, None, event_type, actor, at, payload)
-        rows.append({"instance_id": None, "event_type": event_type, "actor": actor, "at": at,
+        digest = _digest(prev, instance_id, event_type, actor, at, payload)
+        rows.append({"instance_id": instance_id, "event_type": event_type, "actor": actor, "at": at,
                      "payload": payload, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(audit_insert(rows))
+    session.execute(insert(AuditEvent.__table__), rows)
+    if instance is not None:
+        instance.audit_head = prev
 
 
 def record_event(session: Session, instance: ChainHead | None, event_type: str, actor: str | None,

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, Table, insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import ConflictError
@@ -64,27 +64,20 @@ def lock_owner_of(session: Session, table: Table, row_id: str) -> CaseRecord | N
     return _from_row(row) if row is not None else None
 
 
-def write_statement(record: CaseRecord) -> Executable:
-    """Insert a new case, or update it only where the row still has the version it was read at."""
+def save(session: Session, record: CaseRecord) -> None:
+    """Insert a new case, or update it only if nobody else wrote it since it was read."""
     values = {name: value for name, value in asdict(record).items() if name != "persisted"}
     if not record.persisted:
-        return insert(_TABLE).values(**values)
-    changed = {name: values[name] for name in _MUTABLE}
-    changed["version"] = record.version + 1
-    return update(_TABLE).where(_TABLE.c.id == record.id, _TABLE.c.version == record.version).values(**changed)
-
-
-def confirm_written(record: CaseRecord, result: Any) -> None:
-    """Check the write took (nobody else wrote the case meanwhile) and advance the record."""
-    if not record.persisted:
+        session.execute(insert(_TABLE).values(**values))
         record.persisted = True
         return
-    if result.rowcount != 1:
+    old_version = record.version
+    changed = {name: values[name] for name in _MUTABLE}
+    changed["version"] = old_version + 1
+    result = session.execute(
+        update(_TABLE).where(_TABLE.c.id == record.id, _TABLE.c.version == old_version).values(**changed)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError("办件已被他人修改，请重试", "The case was changed concurrently; retry",
                             code="instance.concurrent_update")
-    record.version += 1
-
-
-def save(session: Session, record: CaseRecord) -> None:
-    """Write the case row alone (suspend, terminate: no projection changes ride along)."""
-    confirm_written(record, session.execute(write_statement(record)))
+    record.version = old_version + 1

@@ -24,9 +24,9 @@ from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError
 from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
 from orchestrator.services import case_store
 from orchestrator.services.case_store import CaseRecord
-from orchestrator.services.audit import EventSpec, audit_insert, audit_rows, record_event
+from orchestrator.services.audit import EventSpec, record_event, record_events
 from orchestrator.services.definitions import LoadedDefinition, definition_cache, get_definition, get_latest_by_key
-from orchestrator.services.projections import audit_specs, close_all_projections, execute_step, plan_writes
+from orchestrator.services.projections import apply_changes, audit_specs, close_all_projections
 from orchestrator.services.script_functions import script_functions
 
 ACTIVE = "ACTIVE"
@@ -142,11 +142,10 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
         instance.state = COMPLETED
         instance.ended_at = _now()
         case.events.append(("case.completed", actor, {}))
-    audit = [audit_insert(audit_rows(instance, case.events))] if case.events else []  # moves the chain head
+    record_events(session, instance, case.events)  # moves the chain head before the row is written
     case.events = []
-    result = execute_step(session, case_store.write_statement(instance),
-                          audit + plan_writes(instance, case.definition, changes, actor, set(case.before.timers)))
-    case_store.confirm_written(instance, result)
+    case_store.save(session, instance)
+    apply_changes(session, instance, case.definition, changes, actor, set(case.before.timers))
     if instance.state == ACTIVE:
         workflow_cache.put_after_commit(session, instance.id, instance.version, case.runtime)
     case.before = after
