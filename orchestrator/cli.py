@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.db import transaction
 from orchestrator.errors import LianbanError
@@ -16,8 +17,8 @@ from orchestrator.errors import LianbanError
 group = AppGroup("lianban", help="Lianban administration commands.")
 
 
-def _sessions():  # type: ignore[no-untyped-def]
-    return current_app.extensions["lianban.sessions"]
+def _sessions() -> sessionmaker[Session]:
+    return current_app.extensions["lianban.sessions"]  # type: ignore[no-any-return]
 
 
 @group.command("migrate")

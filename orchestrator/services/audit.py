@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from orchestrator.models import AuditEvent
+
+
+_AUDIT_TABLE = cast(Table, AuditEvent.__table__)
 
 
 def _digest(prev_hash: str | None, instance_id: str | None, event_type: str, actor: str | None, at: datetime,
@@ -56,7 +59,7 @@ def record_events(session: Session, instance: ChainHead | None, events: list[Eve
         rows.append({"instance_id": instance_id, "event_type": event_type, "actor": actor, "at": at,
                      "payload": payload, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(insert(AuditEvent.__table__), rows)
+    session.execute(insert(_AUDIT_TABLE), rows)
     if instance is not None:
         instance.audit_head = prev
 
@@ -69,7 +72,9 @@ def record_event(session: Session, instance: ChainHead | None, event_type: str, 
 def verify_chain(session: Session, instance_id: str | None) -> AuditEvent | None:
     """Return the first event whose hash or link does not match, or None when the chain is intact."""
     query = select(AuditEvent).order_by(AuditEvent.id)
-    query = query.where(AuditEvent.instance_id.is_(None) if instance_id is None else AuditEvent.instance_id == instance_id)
+    query = query.where(
+        AuditEvent.instance_id.is_(None) if instance_id is None else AuditEvent.instance_id == instance_id
+    )
     prev: str | None = None
     for event in session.scalars(query):
         expected = _digest(prev, event.instance_id, event.event_type, event.actor, event.at, event.payload)

@@ -23,8 +23,8 @@ from orchestrator.engine.sandbox import make_script_engine
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
 from orchestrator.services import case_store
-from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.audit import EventSpec, record_event, record_events
+from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.definitions import LoadedDefinition, definition_cache, get_definition, get_latest_by_key
 from orchestrator.services.projections import apply_changes, audit_specs, close_all_projections
 from orchestrator.services.script_functions import script_functions
@@ -120,7 +120,8 @@ def load_case(session: Session, instance_id: str, *, for_change: bool = True,
     instance = instance if instance is not None else lock_case(session, instance_id)
     if for_change and instance.state != ACTIVE:
         raise ConflictError(
-            f"办件当前状态为 {instance.state}，不能办理", f"Process instance is {instance.state}", code="instance.not_active"
+            f"办件当前状态为 {instance.state}，不能办理", f"Process instance is {instance.state}",
+            code="instance.not_active",
         )
     definition = definition_cache.get(session, instance.definition_id)
     runtime = workflow_cache.take(instance.id, instance.version)

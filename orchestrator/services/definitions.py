@@ -46,7 +46,8 @@ def _checksum(process: CompiledProcess, content: bytes) -> str:
 
 def latest_definition(session: Session, key: str) -> ProcessDefinition | None:
     return session.scalars(
-        select(ProcessDefinition).where(ProcessDefinition.key == key).order_by(ProcessDefinition.version.desc()).limit(1)
+        select(ProcessDefinition).where(ProcessDefinition.key == key)
+        .order_by(ProcessDefinition.version.desc()).limit(1)
     ).first()
 
 

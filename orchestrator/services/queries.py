@@ -84,7 +84,8 @@ def get_instance(session: Session, instance_id: str) -> ProcessInstance:
 
 
 def list_instances(session: Session, *, active_only: bool, definition_key: str | None = None,
-                   business_key: str | None = None, definition_id: str | None = None, instance_ids: list[str] | None = None,
+                   business_key: str | None = None, definition_id: str | None = None,
+                   instance_ids: list[str] | None = None,
                    first: int = 0, max_results: int = 100) -> list[ProcessInstance]:
     query = select(ProcessInstance)
     if active_only:

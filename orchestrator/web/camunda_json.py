@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.errors import InvalidRequestError
-from orchestrator.services.case_store import CaseRecord
 from orchestrator.models import (
     ActivityInstance,
     Deployment,
@@ -17,6 +16,7 @@ from orchestrator.models import (
     ProcessDefinition,
     ProcessInstance,
 )
+from orchestrator.services.case_store import CaseRecord
 
 MAX_VARIABLES = 500
 
@@ -78,7 +78,8 @@ def _typed_value(value: Any, kind: str, where: str) -> Any:
         if kind_l in ("", "object"):
             return value
     except (TypeError, ValueError) as exc:
-        raise InvalidRequestError(f"变量值与类型 {kind} 不符", f"Value does not match type {kind}", field=where) from exc
+        raise InvalidRequestError(f"变量值与类型 {kind} 不符", f"Value does not match type {kind}",
+                                  field=where) from exc
     raise InvalidRequestError(f"不支持的变量类型：{kind}", f"Unsupported variable type: {kind}", field=where)
 
 
@@ -172,7 +173,8 @@ def activity_json(a: ActivityInstance) -> dict[str, Any]:
         "id": a.id, "parentActivityInstanceId": a.instance_id, "activityId": a.activity_id,
         "activityName": a.activity_name, "activityType": a.activity_type,
         "processDefinitionKey": a.definition_id.split(":", 1)[0], "processDefinitionId": a.definition_id,
-        "processInstanceId": a.instance_id, "executionId": a.instance_id, "taskId": None, "calledProcessInstanceId": None,
+        "processInstanceId": a.instance_id, "executionId": a.instance_id, "taskId": None,
+        "calledProcessInstanceId": None,
         "assignee": None, "startTime": camunda_time(a.started_at), "endTime": camunda_time(a.ended_at),
         "durationInMillis": duration, "canceled": a.canceled, "completeScope": False, "tenantId": None,
     }

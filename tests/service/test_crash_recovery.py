@@ -68,7 +68,8 @@ class Server:
     def deploy(self, name: str, content: bytes) -> None:
         boundary = uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"{name}\"\r\n"
-                f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+                f"Content-Type: application/octet-stream\r\n\r\n").encode()
+        body += content + f"\r\n--{boundary}--\r\n".encode()
         status, _ = self.call("POST", "/engine-rest/deployment/create", raw=body,
                               content_type=f"multipart/form-data; boundary={boundary}")
         assert status == 200

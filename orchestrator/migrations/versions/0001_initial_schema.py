@@ -1,14 +1,14 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-28 04:21:18.697541
 """
 
-from alembic import op
 import sqlalchemy as sa
-import orchestrator.db
+from alembic import op
 
+import orchestrator.db
 
 revision = '0001'
 down_revision = None
@@ -73,7 +73,8 @@ def upgrade() -> None:
     with op.batch_alter_table('process_definition', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_process_definition_deployment_id'), ['deployment_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_definition_key'), ['key'], unique=False)
-        batch_op.create_index('ix_process_definition_key_version', ['key', sa.literal_column('version DESC')], unique=False)
+        batch_op.create_index('ix_process_definition_key_version', ['key', sa.literal_column('version DESC')],
+                              unique=False)
 
     op.create_table('process_instance',
     sa.Column('id', sa.String(length=36), nullable=False),

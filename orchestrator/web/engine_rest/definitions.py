@@ -49,7 +49,8 @@ def list_process_definitions() -> Response:
     with unit_of_work() as session:
         items = definitions.list_definitions(session, key=request.args.get("key"),
                                              latest_only=query_bool("latestVersion"),
-                                             first=query_int("firstResult", 0), max_results=query_int("maxResults", 100))
+                                             first=query_int("firstResult", 0),
+                                             max_results=query_int("maxResults", 100))
         return jsonify([definition_json(d) for d in items])
 
 
