@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from orchestrator.models import AuditEvent
 
-
 _AUDIT_TABLE = cast(Table, AuditEvent.__table__)
 
 
