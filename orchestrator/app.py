@@ -21,6 +21,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["lianban.engine"] = engine
     app.extensions["lianban.sessions"] = make_session_factory(engine)
 
+    from orchestrator.services.cases import workflow_cache
+
+    workflow_cache.capacity = app.config["WORKFLOW_CACHE_SIZE"]
+
     from orchestrator.web import errors, openapi, pages
     from orchestrator.web.engine_rest import blueprint as engine_rest
 

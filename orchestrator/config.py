@@ -26,6 +26,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RUN_SCHEDULER": os.environ.get("LIANBAN_RUN_SCHEDULER", "0") == "1",
         "SCHEDULER_INTERVAL_S": float(os.environ.get("LIANBAN_SCHEDULER_INTERVAL_S", "1.0")),
         "MAX_UPLOAD_BYTES": int(os.environ.get("LIANBAN_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
+        # Cases kept deserialised in memory between steps (0: restore every step from the database).
+        "WORKFLOW_CACHE_SIZE": int(os.environ.get("LIANBAN_WORKFLOW_CACHE_SIZE", "500")),
         "SQL_ECHO": os.environ.get("LIANBAN_SQL_ECHO", "0") == "1",
     }
     if overrides:

@@ -61,7 +61,9 @@ def _clean(app: Flask) -> None:
 
 @pytest.fixture()
 def app(database_url: str) -> Iterator[Flask]:
-    app = create_app({"DATABASE_URL": database_url, "SEED_ON_START": False, "TESTING": True})
+    # No workflow cache: every step of every test restores its case from the database (save → restore).
+    app = create_app({"DATABASE_URL": database_url, "SEED_ON_START": False, "TESTING": True,
+                      "WORKFLOW_CACHE_SIZE": 0})
     _clean(app)
     yield app
     app.extensions["lianban.engine"].dispose()

@@ -92,7 +92,7 @@ class WorkflowCache:
     """
 
     def __init__(self, capacity: int = 500) -> None:
-        self._capacity = capacity
+        self.capacity = capacity
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, tuple[int, CaseRuntime]] = OrderedDict()
 
@@ -102,11 +102,14 @@ class WorkflowCache:
         return entry[1] if entry is not None and entry[0] == version else None
 
     def put_after_commit(self, session: Session, instance_id: str, version: int, runtime: CaseRuntime) -> None:
+        if self.capacity <= 0:
+            return
+
         def put(_session: Session) -> None:
             with self._lock:
                 self._entries[instance_id] = (version, runtime)
                 self._entries.move_to_end(instance_id)
-                while len(self._entries) > self._capacity:
+                while len(self._entries) > self.capacity:
                     self._entries.popitem(last=False)
 
         event.listen(session, "after_commit", put, once=True)
