@@ -7,7 +7,6 @@ does the same for a decision table. The table of what is supported is in ``engin
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from orchestrator.engine.bpmn_xml import (
@@ -17,123 +16,26 @@ from orchestrator.engine.bpmn_xml import (
     PYTHON_LANGUAGES,
     WRAPPED_IDENTIFIER,
     document_child,
+    event_definitions,
+    is_event_subprocess,
     local_name,
     namespace_of,
     refusal,
 )
+from orchestrator.engine.dialect_rules import (
+    ACTIVITIES,
+    ALLOWED_CAMUNDA_ATTRS,
+    EVENT_DEFINITIONS,
+    EVENT_SUBPROCESS_STARTS,
+    HARMLESS_CAMUNDA_ELEMENTS,
+    IGNORED_CAMUNDA_ATTRS,
+    JAVA_MESSAGE,
+    REFUSED_CAMUNDA_ELEMENTS,
+    REFUSED_ELEMENTS,
+    looks_like_cron,
+)
 from orchestrator.engine.xml_safety import BPMN_NS
 from orchestrator.errors import DiagramError
-
-_IGNORED_CAMUNDA_ATTRS = {"asyncBefore", "asyncAfter", "async", "exclusive", "jobPriority"}
-_FORM_ATTRS = {"formKey", "formRef", "formRefBinding", "formRefVersion"}
-_EXTERNAL_ATTRS = {"type", "topic", "taskPriority"}
-_ALLOWED_CAMUNDA_ATTRS: dict[str, set[str]] = {
-    "process": {
-        "historyTimeToLive",
-        "versionTag",
-        "candidateStarterGroups",
-        "candidateStarterUsers",
-        "isStartableInTasklist",
-        "taskPriority",
-    },
-    "startEvent": _FORM_ATTRS | {"initiator"},
-    "userTask": _FORM_ATTRS | {"assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate", "priority"},
-    "serviceTask": _EXTERNAL_ATTRS,
-    "sendTask": _EXTERNAL_ATTRS,
-    "businessRuleTask": _EXTERNAL_ATTRS | {"decisionRef", "decisionRefBinding", "resultVariable", "mapDecisionResult"},
-    "callActivity": {"calledElementBinding"},
-    "multiInstanceLoopCharacteristics": {"collection", "elementVariable"},
-}
-_JAVA = (
-    'Java 委托或表达式（camunda:{a}）在此无法执行，请改用 camunda:type="external" 外部任务',
-    'Java delegates and expressions (camunda:{a}) have no executor here; use camunda:type="external" with a topic',
-)
-_REFUSED_ELEMENTS: dict[str, tuple[str, str]] = {
-    "complexGateway": ("不支持复杂网关", "complex gateways are not supported"),
-    "adHocSubProcess": ("不支持自由（ad-hoc）子流程", "ad-hoc sub-processes are not supported"),
-    "compensateEventDefinition": ("不支持补偿事件", "compensation events are not supported"),
-    "linkEventDefinition": ("不支持链接事件", "link events are not supported"),
-    "conditionalEventDefinition": (
-        "不支持条件事件（条件不会随变量变化重新求值）",
-        "conditional events are not supported (conditions are not re-evaluated when data changes)",
-    ),
-    "eventDefinitionRef": ("不支持引用全局事件定义", "references to global event definitions are not supported"),
-    "complexBehaviorDefinition": ("不支持多实例复杂行为定义", "multi-instance complex behaviour is not supported"),
-    "humanPerformer": ("请用 camunda:assignee 指定办理人", "use camunda:assignee instead of humanPerformer"),
-    "potentialOwner": (
-        "请用 camunda:candidateGroups/candidateUsers 指定候选人",
-        "use camunda:candidateGroups/candidateUsers instead of potentialOwner",
-    ),
-    "performer": ("请用 camunda:assignee 指定办理人", "use camunda:assignee instead of performer"),
-}
-for _tag in ("loopDataInputRef", "loopDataOutputRef", "inputDataItem", "outputDataItem"):
-    _REFUSED_ELEMENTS[_tag] = (
-        f"多实例不读取 {_tag}，请使用 camunda:collection 和 camunda:elementVariable",
-        f"multi-instance {_tag} is not read; use camunda:collection and camunda:elementVariable",
-    )
-_REFUSED_CAMUNDA_ELEMENTS: dict[str, tuple[str, str]] = {
-    "executionListener": ("不支持执行监听器", "execution listeners are not supported"),
-    "taskListener": ("不支持任务监听器", "task listeners are not supported"),
-    "inputOutput": ("不支持 camunda:inputOutput 变量映射", "camunda:inputOutput mappings are not supported"),
-    "connector": ("不支持 Camunda 连接器", "Camunda connectors are not supported"),
-    "field": ("不支持 Java 字段注入（camunda:field）", "Java field injection (camunda:field) is not supported"),
-    "errorEventDefinition": ("不支持 camunda:errorEventDefinition", "camunda:errorEventDefinition is not supported"),
-}
-_HARMLESS_CAMUNDA_ELEMENTS = {
-    "properties",
-    "property",
-    "formData",
-    "formField",
-    "validation",
-    "constraint",
-    "value",
-    "failedJobRetryTimeCycle",
-    "potentialStarter",
-}
-_EVENT_DEFINITIONS: dict[str, set[str]] = {
-    "startEvent": {"messageEventDefinition"},
-    "intermediateCatchEvent": {"messageEventDefinition", "signalEventDefinition", "timerEventDefinition"},
-    "intermediateThrowEvent": {"messageEventDefinition", "signalEventDefinition", "escalationEventDefinition"},
-    "endEvent": {
-        "messageEventDefinition",
-        "signalEventDefinition",
-        "errorEventDefinition",
-        "escalationEventDefinition",
-        "terminateEventDefinition",
-        "cancelEventDefinition",
-    },
-    "boundaryEvent": {
-        "messageEventDefinition",
-        "signalEventDefinition",
-        "timerEventDefinition",
-        "errorEventDefinition",
-        "escalationEventDefinition",
-        "cancelEventDefinition",
-    },
-}
-_ACTIVITIES = {
-    "task",
-    "manualTask",
-    "userTask",
-    "scriptTask",
-    "serviceTask",
-    "sendTask",
-    "receiveTask",
-    "businessRuleTask",
-    "callActivity",
-    "subProcess",
-    "transaction",
-}
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/?,#\-]+$")
-
-
-def _looks_like_cron(text: str) -> bool:
-    fields = text.split()
-    return (
-        5 <= len(fields) <= 7
-        and all(_CRON_FIELD.match(f) for f in fields)
-        and any("*" in f or "?" in f for f in fields)
-    )
 
 
 class DialectChecker:
@@ -158,13 +60,13 @@ class DialectChecker:
 
     # -- BPMN elements
     def check_bpmn(self, el: Any, name: str) -> None:
-        if name in _REFUSED_ELEMENTS:
-            raise self.refuse(el, *_REFUSED_ELEMENTS[name])
+        if name in REFUSED_ELEMENTS:
+            raise self.refuse(el, *REFUSED_ELEMENTS[name])
         self.check_camunda_attributes(el, name)
-        if name in _ACTIVITIES and el.get("isForCompensation") == "true":
+        if name in ACTIVITIES and el.get("isForCompensation") == "true":
             raise self.refuse(el, "不支持补偿处理活动", "compensation handlers are not supported")
         check = getattr(self, f"check_{name}", None)
-        if name in _EVENT_DEFINITIONS:
+        if name in EVENT_DEFINITIONS:
             self.check_event(el, name)
         if check is not None:
             check(el)
@@ -174,10 +76,10 @@ class DialectChecker:
             if not key.startswith(CAMUNDA):
                 continue
             attr = key[len(CAMUNDA) :]
-            if attr in _IGNORED_CAMUNDA_ATTRS or attr in _ALLOWED_CAMUNDA_ATTRS.get(name, set()):
+            if attr in IGNORED_CAMUNDA_ATTRS or attr in ALLOWED_CAMUNDA_ATTRS.get(name, set()):
                 continue
             if attr in ("class", "delegateExpression", "expression"):
-                raise self.refuse(el, _JAVA[0].format(a=attr), _JAVA[1].format(a=attr))
+                raise self.refuse(el, JAVA_MESSAGE[0].format(a=attr), JAVA_MESSAGE[1].format(a=attr))
             raise self.refuse(
                 el,
                 f"不支持 {name} 上的 Camunda 属性 camunda:{attr}",
@@ -193,47 +95,70 @@ class DialectChecker:
                 raise self.refuse(el, f'不支持 camunda:{attr}="{value}"', f'camunda:{attr}="{value}" is not supported')
 
     def check_camunda_element(self, el: Any, name: str) -> None:
-        if name in _REFUSED_CAMUNDA_ELEMENTS:
-            raise self.refuse(el, *_REFUSED_CAMUNDA_ELEMENTS[name])
+        if name in REFUSED_CAMUNDA_ELEMENTS:
+            raise self.refuse(el, *REFUSED_CAMUNDA_ELEMENTS[name])
         if name in ("in", "out"):
-            owner = el.getparent().getparent() if el.getparent() is not None else None
-            owner_name = local_name(owner.tag) if owner is not None else ""
-            allowed_owner = owner_name == "callActivity" or (
-                name == "in" and owner_name in ("intermediateThrowEvent", "endEvent")
-            )
-            if not allowed_owner or dict(el.attrib) != {"variables": "all"}:
-                raise self.refuse(
-                    el,
-                    f'camunda:{name} 只支持 variables="all"（调用活动传入/传出全部变量）',
-                    f'camunda:{name} is only supported as variables="all" (all variables are passed)',
-                )
+            self.check_variable_mapping(el, name)
             return
-        if name not in _HARMLESS_CAMUNDA_ELEMENTS:
+        if name not in HARMLESS_CAMUNDA_ELEMENTS:
             raise self.refuse(
                 el,
                 f"不支持 Camunda 扩展元素 camunda:{name}",
                 f"the Camunda extension element camunda:{name} is not supported",
             )
 
+    def check_variable_mapping(self, el: Any, name: str) -> None:
+        owner = el.getparent().getparent() if el.getparent() is not None else None
+        owner_name = local_name(owner.tag) if owner is not None else ""
+        attributes = dict(el.attrib)
+        if owner_name == "callActivity":
+            pair = set(attributes) == {"source", "target"} and all(IDENTIFIER.match(v) for v in attributes.values())
+            if attributes == {"variables": "all"} or pair:
+                return
+        elif owner_name in ("intermediateThrowEvent", "endEvent") and name == "in":
+            if attributes == {"variables": "all"}:
+                return
+        raise self.refuse(
+            el,
+            f'camunda:{name} 只支持 variables="all" 或 source/target 变量名（调用活动传入/传出）',
+            f'camunda:{name} is only supported as variables="all" or a source/target pair of variable names',
+        )
+
     # -- events
     def check_event(self, el: Any, name: str) -> None:
         children = [c for c in el if namespace_of(c.tag) == BPMN_NS]
         definitions = [c for c in children if local_name(c.tag).endswith("EventDefinition")]
         for child in children:
-            if local_name(child.tag) in _REFUSED_ELEMENTS:
-                raise self.refuse(child, *_REFUSED_ELEMENTS[local_name(child.tag)])
+            if local_name(child.tag) in REFUSED_ELEMENTS:
+                raise self.refuse(child, *REFUSED_ELEMENTS[local_name(child.tag)])
         if len(definitions) > 1:
             raise self.refuse(
                 el, "不支持一个事件有多个事件定义", "events with several event definitions are not supported"
             )
-        parent_name = local_name(el.getparent().tag)
-        allowed = _EVENT_DEFINITIONS[name] if parent_name == "process" or name != "startEvent" else set()
+        parent = el.getparent()
+        parent_name = local_name(parent.tag)
+        if name != "startEvent" or parent_name == "process":
+            allowed = EVENT_DEFINITIONS[name]
+        else:
+            allowed = EVENT_SUBPROCESS_STARTS if is_event_subprocess(parent) else set()
         if not definitions:
             if name == "boundaryEvent":
                 raise self.refuse(el, "边界事件缺少事件定义", "the boundary event has no event definition")
             return
         definition = definitions[0]
         kind = local_name(definition.tag)
+        if kind == "errorEventDefinition" and name == "startEvent" and el.get("isInterrupting") == "false":
+            raise self.refuse(
+                el,
+                "错误开始事件必须是中断型（isInterrupting 不能为 false）",
+                "an error start event is always interrupting (isInterrupting must not be false)",
+            )
+        if kind == "errorEventDefinition" and name == "boundaryEvent" and el.get("cancelActivity") == "false":
+            raise self.refuse(
+                el,
+                "错误边界事件必须是中断型（cancelActivity 不能为 false）",
+                "an error boundary event is always interrupting (cancelActivity must not be false)",
+            )
         if kind not in allowed:
             if (
                 name == "startEvent"
@@ -253,7 +178,7 @@ class DialectChecker:
         if name == "boundaryEvent":
             attached = el.get("attachedToRef")
             target = self.by_id.get(attached)
-            if target is None or target.getparent() is not el.getparent() or local_name(target.tag) not in _ACTIVITIES:
+            if target is None or target.getparent() is not el.getparent() or local_name(target.tag) not in ACTIVITIES:
                 raise self.refuse(
                     el,
                     f"边界事件附着的活动 {attached} 不存在",
@@ -299,7 +224,7 @@ class DialectChecker:
                 "定时器必须恰好有一个非空的 timeDate、timeDuration 或 timeCycle",
                 "a timer needs exactly one non-empty timeDate, timeDuration or timeCycle",
             )
-        if local_name(parts[0].tag) == "timeCycle" and _looks_like_cron(parts[0].text):
+        if local_name(parts[0].tag) == "timeCycle" and looks_like_cron(parts[0].text):
             raise self.refuse(
                 event,
                 "不支持 cron 格式的循环定时器，请使用 ISO 8601（如 R3/PT10M）",
@@ -310,7 +235,7 @@ class DialectChecker:
     def _implementation(self, el: Any, name: str) -> bool:
         connector = el.find(f"{{{BPMN_NS}}}extensionElements/{CAMUNDA}connector")
         if connector is not None:
-            raise self.refuse(connector, *_REFUSED_CAMUNDA_ELEMENTS["connector"])
+            raise self.refuse(connector, *REFUSED_CAMUNDA_ELEMENTS["connector"])
         kind = el.get(CAMUNDA + "type")
         if kind is None:
             return False
@@ -384,11 +309,26 @@ class DialectChecker:
             )
 
     def check_subProcess(self, el: Any) -> None:
-        if el.get("triggeredByEvent") == "true":
+        if not is_event_subprocess(el):
+            return
+        starts = el.findall(f"{{{BPMN_NS}}}startEvent")
+        if len(starts) != 1 or not event_definitions(starts[0]):
             raise self.refuse(
                 el,
-                "不支持事件子流程（中断语义和作用域不会被正确执行）",
-                "event sub-processes are not supported (interrupting semantics and scope are not honoured)",
+                "事件子流程必须恰好有一个带消息、定时、信号、错误或升级事件定义的开始事件",
+                "an event sub-process needs exactly one start event, with a message, timer, signal, error or "
+                "escalation definition",
+            )
+        element_id = el.get("id")
+        connected = [f for f in self.process.iter(f"{{{BPMN_NS}}}sequenceFlow") if element_id in (
+            f.get("sourceRef"), f.get("targetRef"))]
+        attached = [b for b in self.process.iter(f"{{{BPMN_NS}}}boundaryEvent") if b.get("attachedToRef") == element_id]
+        looped = [c for c in el if local_name(c.tag).endswith("LoopCharacteristics")]
+        if connected or attached or looped:
+            raise self.refuse(
+                (connected + attached + looped)[0],
+                "事件子流程不能有顺序流、边界事件或循环/多实例",
+                "an event sub-process cannot have sequence flows, boundary events or loop/multi-instance markers",
             )
 
     def check_eventBasedGateway(self, el: Any) -> None:
@@ -398,21 +338,38 @@ class DialectChecker:
                 "不支持实例化或并行类型的事件网关",
                 "instantiating or parallel event-based gateways are not supported",
             )
+        targets = [
+            self.by_id.get(f.get("targetRef"))
+            for f in self.process.iter(f"{{{BPMN_NS}}}sequenceFlow")
+            if f.get("sourceRef") == el.get("id")
+        ]
+        timers = [
+            t for t in targets if t is not None and any(local_name(d.tag) == "timerEventDefinition"
+                                                        for d in event_definitions(t))
+        ]
+        if len(timers) > 1:
+            raise self.refuse(
+                timers[1],
+                "事件网关后最多只能有一个定时事件（多个定时器会共用一个到期时间）",
+                "an event-based gateway may lead to one timer event at most (several would share one due time)",
+            )
 
     def check_sequenceFlow(self, el: Any) -> None:
         condition = el.find(f"{{{BPMN_NS}}}conditionExpression")
         if condition is None:
             return
         source = self.by_id.get(el.get("sourceRef"))
-        if source is None or local_name(source.tag) not in ("exclusiveGateway", "inclusiveGateway"):
+        if source is None or local_name(source.tag) in ("parallelGateway", "eventBasedGateway"):
             raise self.refuse(
                 el,
-                "只有排他网关和包容网关的流出顺序流可以带条件",
-                "only flows leaving an exclusive or inclusive gateway may carry a condition",
+                "并行网关和事件网关的流出顺序流不能带条件（条件不会被求值）",
+                "flows leaving a parallel or event-based gateway cannot carry a condition (it would be ignored)",
             )
         language = (condition.get("language") or "").strip().lower()
         if language not in PYTHON_LANGUAGES:
             raise self.refuse(el, f"不支持 {language} 语言的条件", f"{language} conditions are not supported")
+        if condition.get(CAMUNDA + "resource") is not None:
+            raise self.refuse(el, "不支持 camunda:resource 条件", "camunda:resource conditions are not supported")
 
     def check_multiInstanceLoopCharacteristics(self, el: Any) -> None:
         if el.get("behavior") not in (None, "All"):

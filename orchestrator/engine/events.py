@@ -6,9 +6,11 @@ Throwing (end events, intermediate throw events, send tasks):
   boundary event on the activity (or on the multi-instance body around it), then an event
   sub-process of the same scope, then the same one level up (the sub-process or call activity
   that contains the scope). SpiffWorkflow offers the event to every catcher of a workflow at once.
-  An uncaught error ends the path like a none end event (Camunda's default,
-  ``enableExceptionsAfterUnhandledBpmnError=false``); an uncaught escalation does nothing. Both are
-  kept in ``workflow.bpmn_events``.
+  When an interrupting catcher takes the event, the thrower waits (STARTED) and is cancelled with
+  the scope the catcher interrupts, so that scope never completes normally first (the sub-process
+  with the error end event is reported canceled, as in Camunda). An uncaught error ends the path
+  like a none end event (Camunda's default, ``enableExceptionsAfterUnhandledBpmnError=false``); an
+  uncaught escalation does nothing. Both are kept in ``workflow.bpmn_events``.
 - Message: Camunda 7 runs a message throw without an implementation like a none event, so nothing
   inside the engine receives it (not even a catch in the same case). The message, with the task's
   variables as payload, is kept in ``workflow.bpmn_events`` so that the runtime can publish it
@@ -45,14 +47,22 @@ from SpiffWorkflow.util.task import TaskState
 SIGNAL_VARIABLES = "signalVariables"  # extensions key: <camunda:in variables="all"/> on a signal throw
 
 
-def throw_event(my_task: Task) -> None:
-    """Throw the event of a throwing spec the way Camunda 7 does (see the module docstring)."""
+def throw_event(my_task: Task) -> bool:
+    """Throw the event of a throwing spec the way Camunda 7 does (see the module docstring).
+
+    True when an interrupting catcher took it: the thrower then waits (STARTED) to be cancelled with
+    the scope the catcher interrupts, instead of completing that scope normally first.
+    """
     definition = my_task.task_spec.event_definition
     top = my_task.workflow.top_workflow
     if isinstance(definition, (ErrorEventDefinition, EscalationEventDefinition)):
         event = BpmnEvent(definition, payload=deepcopy(my_task.data))
-        if not deliver_in_scope(my_task, event):
+        catcher = deliver_in_scope(my_task, event)
+        if catcher is None:
             top.bpmn_events.append(event)
+            return False
+        spec = catcher.task_spec
+        return bool(getattr(spec, "cancel_activity", False) or getattr(spec, "interrupting", False))
     elif isinstance(definition, MessageEventDefinition):
         top.bpmn_events.append(BpmnEvent(definition, payload=deepcopy(my_task.data)))
     elif isinstance(definition, SignalEventDefinition):
@@ -61,10 +71,11 @@ def throw_event(my_task: Task) -> None:
         top.catch(BpmnEvent(definition, payload=payload))
     else:
         definition.throw(my_task)
+    return False
 
 
-def deliver_in_scope(task: Task, event: BpmnEvent) -> bool:
-    """Hand an error or escalation raised at ``task`` to its nearest catcher; False when none catches."""
+def deliver_in_scope(task: Task, event: BpmnEvent) -> Task | None:
+    """Hand an error or escalation raised at ``task`` to its nearest catcher, and return that catcher."""
     from orchestrator.engine.event_subprocess import waiting_trigger  # that module imports this one
 
     activity: Task | None = task
@@ -74,17 +85,17 @@ def deliver_in_scope(task: Task, event: BpmnEvent) -> bool:
             catcher = boundary_catcher(level, event)
             if catcher is not None:
                 _deliver(catcher, event)
-                return True
+                return catcher
             parent = level.parent
             level = parent if parent is not None and isinstance(parent.task_spec, LoopTask) else None
         workflow = activity.workflow
         trigger = waiting_trigger(workflow, event)
         if trigger is not None:
             _deliver(trigger, event)
-            return True
+            return trigger
         parent_id = workflow.parent_task_id
         activity = None if parent_id is None else workflow.top_workflow.get_task_from_id(parent_id)
-    return False
+    return None
 
 
 def boundary_catcher(activity: Task, event: BpmnEvent) -> Task | None:
@@ -107,10 +118,9 @@ def _deliver(catcher: Task, event: BpmnEvent) -> None:
 
 
 class _ThrowsLikeCamunda(ThrowingEvent):  # type: ignore[misc]
-    def _run_hook(self, my_task: Task) -> bool:
+    def _run_hook(self, my_task: Task) -> bool | None:
         super(ThrowingEvent, self)._run_hook(my_task)
-        throw_event(my_task)
-        return True
+        return None if throw_event(my_task) else True
 
 
 class LianbanEndEvent(_ThrowsLikeCamunda, EndEvent):  # type: ignore[misc]

@@ -49,18 +49,15 @@ class ConditionalFlowSplit(MultiChoice, BpmnTaskSpec):  # type: ignore[misc]
         if not taken and self.default_task_spec is not None:
             taken.append(specs[self.default_task_spec])
         if not taken:
-            raise WorkflowTaskException(
-                "no outgoing sequence flow can be taken",
-                task=my_task,
-                exception=EngineError(
-                    f"{self.source_id} 的流出顺序流条件均不成立，且没有默认流，流程无法继续",
-                    f"No outgoing sequence flow of {self.source_id} can be taken: every condition is false "
-                    "and there is no default flow",
-                    code="engine.no_outgoing_flow",
-                    status=422,
-                    element_id=self.source_id,
-                ),
+            cause = EngineError(
+                f"{self.source_id} 的流出顺序流条件均不成立，且没有默认流，流程无法继续",
+                f"No outgoing sequence flow of {self.source_id} can be taken: every condition is false "
+                "and there is no default flow",
+                code="engine.no_outgoing_flow",
+                status=422,
+                element_id=self.source_id,
             )
+            raise WorkflowTaskException("no outgoing sequence flow can be taken", task=my_task) from cause
         my_task._sync_children(taken, TaskState.FUTURE)
         for child in my_task.children:
             child.task_spec._predict(child, mask=TaskState.FUTURE | TaskState.PREDICTED_MASK)

@@ -23,6 +23,7 @@ from copy import deepcopy
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
@@ -34,7 +35,7 @@ COUNTERS = ("nrOfInstances", "nrOfActiveInstances", "nrOfCompletedInstances")
 LOOP_COUNTER = "loopCounter"
 
 
-class CamundaMultiInstance(LoopTask):  # type: ignore[misc]
+class CamundaMultiInstance(LoopTask, BpmnSpecMixin):  # type: ignore[misc]
     """The multi-instance body; its instances are children running the spec named ``task_spec``."""
 
     sequential = False
@@ -97,8 +98,9 @@ class CamundaMultiInstance(LoopTask):  # type: ignore[misc]
         return list(range(count))
 
     def _error(self, my_task: Task, zh: str, en: str) -> WorkflowTaskException:
-        cause = EngineError(zh, en, code="engine.multi_instance", status=422, element_id=self.bpmn_id)
-        return WorkflowTaskException(en, task=my_task, exception=cause)
+        error = WorkflowTaskException(en, task=my_task)
+        error.__cause__ = EngineError(zh, en, code="engine.multi_instance", status=422, element_id=self.bpmn_id)
+        return error
 
     def _counters(self, my_task: Task) -> dict[str, int]:
         total = int(my_task.internal_data.get("instances", 0))

@@ -1,11 +1,13 @@
 """Deploy-time compile step: BPMN/DMN bytes -> SpiffWorkflow specs, or a DiagramError naming the element.
 
 Pipeline per deployment: :func:`~orchestrator.engine.xml_safety.load_xml` (hardened lxml) ->
-XSD validation -> the dialect check (``_DialectChecker``: everything SpiffWorkflow would parse but
-not run faithfully is refused, naming element id and line) -> SpiffWorkflow's ``CamundaParser``,
-subclassed so that Camunda 7 attributes land, raw and unevaluated, in each task spec's
-``extensions`` dict. No diagram expression is evaluated here. The SpiffWorkflow parser plumbing
-is at the end of this module; refusals carry code ``bpmn.unsupported`` unless stated otherwise.
+XSD validation -> the dialect check (``engine/dialect.py``: everything SpiffWorkflow would parse but
+Lianban would not run faithfully is refused, naming element id and line) -> SpiffWorkflow's
+``CamundaParser``, subclassed in ``engine/spiff_parser.py`` so that each element becomes a spec
+with Camunda 7 semantics and Camunda attributes land, raw and unevaluated, in each task spec's
+``extensions`` dict. No diagram expression is evaluated here. Refusals carry code
+``bpmn.unsupported`` unless stated otherwise. Runtime semantics are in ``engine/events.py``,
+``event_subprocess.py``, ``multi_instance.py``, ``flows.py``, ``joins.py`` and ``specs.py``.
 
 Support table (element -> decision -> why)
 
@@ -19,16 +21,28 @@ startEvent none / message (top level)       supported   message names -> ``messa
 startEvent timer / signal (top level)       refused     SpiffWorkflow makes an existing instance wait;
                                                         Camunda creates instances on schedule/signal
 startEvent non-none in embedded subProcess  refused     BPMN allows only none starts there
-endEvent none/message/error/escalation/     supported   signal end events are parsed by Lianban
-terminate/signal; cancel in a transaction               (SpiffWorkflow reads them as none events)
+event subProcess (triggeredByEvent) with    supported   a trigger waits with its scope (process or
+message/timer/signal/error/escalation                   sub-process); interrupting cancels the scope's
+start, interrupting or not                              other work first, non-interrupting runs once
+                                                        per event beside it; never keeps a scope open
+event subProcess: none start, several       refused     no trigger / Camunda refuses them too
+starts, flows, boundary events, loops;
+error start with isInterrupting="false"
+endEvent none/message/error/escalation/     supported   error/escalation: nearest catcher, scope by
+terminate/signal; cancel in a transaction               scope (boundary, then event sub-process);
+                                                        signal: caught in the case; message: see below
 intermediateCatchEvent message/signal/timer supported
-intermediateThrowEvent none/message/        supported   message payload = the task's variables
-signal/escalation
-message events (all positions)              supported   SpiffWorkflow's BPMN MessageEventDefinition:
-                                                        a caught payload is merged into the task
-                                                        data; build events with specs.message_event
-boundaryEvent message/signal/timer/error/   supported   must be attached to an activity of the same
-escalation; cancel on a transaction                     scope (else SpiffWorkflow drops it silently)
+intermediateThrowEvent none/message/        supported   signal payload only with camunda:in
+signal/escalation                                       variables="all" (as Camunda)
+message throw (end, intermediate,           supported   as in Camunda 7 without implementation:
+sendTask with messageRef)                               delivered to nothing in the engine; kept for
+                                                        publishing (CaseRuntime.thrown_messages)
+message catch (all positions)               supported   payload merged at the top of the data and
+                                                        set on every unfinished path (process vars)
+boundaryEvent message/signal/timer/error/   supported   non-interrupting message/signal/escalation
+escalation; cancel on a transaction                     catch every event while the activity runs;
+                                                        paths they started outlive the activity
+error boundaryEvent cancelActivity="false"  refused     errors always interrupt
 compensate / link / conditional events,     refused     SpiffWorkflow reads compensate and link as
 eventDefinitionRef, >1 event definition                 none events, only re-evaluates conditions on
                                                         explicit refresh, ignores eventDefinitionRef
@@ -40,14 +54,15 @@ userTask                                    supported   assignee, candidateUsers
                                                         properties, documentation -> extensions
 task, manualTask                            supported   pass-through, as in Camunda 7 (SpiffWorkflow
                                                         would wait for a person)
-activity with several outgoing flows        refused     by SpiffWorkflow; use a parallel gateway
+several / conditional / default flows out   supported   Camunda rules: every true or unconditioned
+of an activity or event                                 flow is taken, the default only when none is;
+                                                        none takeable -> ``engine.no_outgoing_flow``
 service/send/businessRuleTask               supported   -> ExternalTask (waits in STARTED); type,
 camunda:type="external" + camunda:topic                 topic, priority (camunda:taskPriority),
                                                         properties -> extensions
 camunda:class / delegateExpression /        refused     Java delegates: no executor here
 expression, connectors, other camunda:type
 serviceTask without implementation          refused     nothing to execute
-sendTask with messageRef                    supported   BPMN message throw
 receiveTask with messageRef                 supported   instantiate="true" refused
 businessRuleTask camunda:decisionRef        supported   DMN table in the deployment or library;
                                                         resultVariable/mapDecisionResult honoured;
@@ -55,20 +70,31 @@ businessRuleTask camunda:decisionRef        supported   DMN table in the deploym
 scriptTask python / no scriptFormat         supported   other languages, camunda:resource and
                                                         camunda:resultVariable refused
 callActivity literal calledElement          supported   resolved in the deployment, then library;
-                                                        all variables in and out; camunda:in/out
-                                                        only as variables="all"; binding
-                                                        latest|deployment; expressions refused
-subProcess, transaction                     supported   event sub-processes refused (interrupting
-                                                        semantics and scoping are ignored)
+                                                        camunda:in/out variables="all" or source/
+                                                        target pairs; without them nothing passes;
+                                                        binding latest|deployment
+camunda:in/out sourceExpression, local,     refused     not implemented; calledElement expressions
+businessKey; calledElement expression                   refused likewise
+subProcess, transaction                     supported   embedded: shares the process variables
 adHocSubProcess, complexGateway             refused     not executed by Camunda 7 / not supported
-multiInstance (camunda:collection+element   supported   ``${name}`` collection normalised to name;
-Variable, loopCardinality, completionCond)              behavior!=All, complexBehaviorDefinition,
-                                                        loopDataInput/OutputRef, data items refused
+multiInstance (camunda:collection+element   supported   Camunda semantics: instance writes become
+Variable, loopCardinality, completionCond)              process variables; loopCounter and nrOf*
+                                                        counters; history body ``<id>#multiInstance
+                                                        Body``; ``${name}`` collection -> name
+multiInstance behavior!=All, complex        refused     not read by the engine
+BehaviorDefinition, loopDataInput/Output,
+data items
 standardLoopCharacteristics                 supported   SpiffWorkflow loop (loopMaximum integer)
 isForCompensation                           refused     compensation is not implemented
-eventBasedGateway                           supported   instantiate / Parallel type refused
-conditionExpression not from an exclusive   refused     SpiffWorkflow ignores it; scripts in other
-or inclusive gateway; non-python language               languages or camunda:resource refused
+exclusiveGateway, inclusiveGateway          supported   flows tried in document order (SpiffWorkflow:
+                                                        by the target's y); a non-default flow
+                                                        without condition counts as true
+parallelGateway                             supported   branch writes joined as one scope; different
+                                                        values -> ``engine.branch_variable_conflict``
+eventBasedGateway                           supported   instantiate / Parallel type refused; one timer
+                                                        at most (SpiffWorkflow would share its due)
+condition on a flow out of a parallel or    refused     it would be ignored; other languages than
+event-based gateway; non-python language                python and camunda:resource refused
 execution/task listeners, inputOutput,      refused     Java / scripting hooks with no executor
 camunda:field, camunda:errorEventDefinition
 asyncBefore/asyncAfter/exclusive/jobPriority ignored    transaction and job hints
@@ -326,8 +352,6 @@ def _check_serializable(specs: list[BpmnProcessSpec], filename: str) -> None:
 
 
 _TRANSLATIONS = (
-    ("Multiple outgoing flows", "活动不能有多条流出顺序流（隐式并行拆分），请改用并行网关"),
-    ("without condition", "网关的非默认流出顺序流缺少条件表达式"),
     ("Exactly one start event", "子流程必须恰好有一个开始事件"),
     ("Must contain an End event", "子流程必须至少有一个结束事件"),
     ("No start event found", "流程没有开始事件"),

@@ -9,16 +9,13 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as BaseMessageDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
-    CycleTimerEventDefinition,
-    TimeDateEventDefinition,
     TimerEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
@@ -27,13 +24,26 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from orchestrator.engine.event_subprocess import EventSubprocessTrigger
+from orchestrator.engine.events import recorded_messages
 from orchestrator.engine.expressions import is_camunda_expression
+from orchestrator.engine.joins import branch_arrivals, common_ancestor_data
+from orchestrator.engine.multi_instance import CamundaMultiInstance
 from orchestrator.engine.serializer import make_serializer
-from orchestrator.engine.specs import message_event
+from orchestrator.engine.snapshots import (
+    ACTIVE_MASK,
+    ActivityRecord,
+    Changes,
+    ExternalTaskInfo,
+    Snapshot,
+    UserTaskInfo,
+    diff_snapshots,
+    take_snapshot,
+)
+from orchestrator.engine.specs import message_event, throw_bpmn_error
 from orchestrator.errors import EngineError, ExpressionError, LianbanError
 
 STATE_FORMAT = "lianban-1"
-ACTIVE_MASK = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 # SpiffWorkflow's TaskIterator stops silently at this depth; a deeper tree would look finished.
 SPIFF_MAX_DEPTH = 1000
 
@@ -41,67 +51,18 @@ _serializer = make_serializer()
 _registry = _serializer.registry
 _workflow_converter = _registry.convert_from_dict["BpmnWorkflow"].args[0].__self__
 
-
-@dataclass(frozen=True)
-class UserTaskInfo:
-    """A user task as the diagram and the case data define it, expressions evaluated."""
-
-    id: str
-    activity_id: str
-    name: str | None
-    documentation: str | None
-    assignee: str | None
-    candidate_groups: list[str]
-    candidate_users: list[str]
-    due: datetime | None
-    follow_up: datetime | None
-    priority: int
-    form_key: str | None
-    properties: dict[str, Any]
+__all__ = [
+    "STATE_FORMAT", "ActivityRecord", "CaseRuntime", "Changes", "ExternalTaskInfo", "Snapshot", "ThrownMessage",
+    "UserTaskInfo", "diff_snapshots", "to_datetime",
+]
 
 
 @dataclass(frozen=True)
-class ExternalTaskInfo:
-    id: str
-    activity_id: str
-    name: str | None
-    topic: str
-    priority: int
+class ThrownMessage:
+    """A message the case threw for a recipient outside the engine."""
 
-
-@dataclass(frozen=True)
-class ActivityRecord:
-    id: str
-    activity_id: str
-    name: str | None
-    activity_type: str
-    started_at: datetime | None  # None: started before this operation
-    ended_at: datetime | None
-    canceled: bool
-
-
-@dataclass
-class Snapshot:
-    """What is waiting in a case at one moment: enough to derive every projection."""
-
-    user_tasks: set[str] = field(default_factory=set)
-    external_tasks: set[str] = field(default_factory=set)
-    timers: dict[str, tuple[str, str, datetime]] = field(default_factory=dict)  # id -> (activity, kind, due)
-    messages: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (activity, message name)
-    active: set[str] = field(default_factory=set)
-
-
-@dataclass
-class Changes:
-    new_user_tasks: list[UserTaskInfo]
-    ended_user_tasks: dict[str, bool]  # id -> canceled?
-    new_external_tasks: list[ExternalTaskInfo]
-    ended_external_tasks: dict[str, bool]
-    timers_added: dict[str, tuple[str, str, datetime]]
-    timers_removed: set[str]
-    messages_added: dict[str, tuple[str, str]]
-    messages_removed: set[str]
-    activities: list[ActivityRecord]
+    name: str
+    variables: dict[str, Any]
 
 
 def to_datetime(value: Any, where: str) -> datetime | None:
@@ -115,7 +76,8 @@ def to_datetime(value: Any, where: str) -> datetime | None:
     elif isinstance(value, str) and value.strip().upper().startswith("P"):
         try:  # an ISO 8601 duration: that long from now
             parsed = TimerEventDefinition.parse_iso_duration(value.strip())
-            return datetime.now(UTC) + TimerEventDefinition.get_timedelta_from_start(parsed)
+            delta: timedelta = TimerEventDefinition.get_timedelta_from_start(parsed)
+            return datetime.now(UTC) + delta
         except Exception as exc:  # SpiffWorkflow raises a bare Exception for a bad duration
             raise ExpressionError(f"{where} 不是有效的时长：{value}", f"{where} is not a valid ISO 8601 duration",
                                   ) from exc
@@ -132,16 +94,6 @@ def to_datetime(value: Any, where: str) -> datetime | None:
     if result.tzinfo is None:
         result = result.replace(tzinfo=UTC)
     return result.astimezone(UTC)
-
-
-def _epoch(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
-def _activity_type(task: Task) -> str:
-    description = getattr(task.task_spec, "description", None) or type(task.task_spec).__name__
-    words = description.replace("-", " ").split()
-    return words[0].lower() + "".join(w.capitalize() for w in words[1:]) if words else "activity"
 
 
 class CaseRuntime:
@@ -210,59 +162,43 @@ class CaseRuntime:
         return bool(self.workflow.is_completed())
 
     def variables(self) -> dict[str, Any]:
-        """Process-scope variables as Camunda clients see them: the latest data of the case."""
+        """Process-scope variables as Camunda clients see them: the latest data of the case.
+
+        Local variables of multi-instance instances and the data of event sub-process triggers
+        (not diagram elements) are left out.
+        """
         if self.workflow.is_completed():
             return dict(self.workflow.data)
         merged: dict[str, Any] = dict(self.workflow.data)
-        active = sorted((t for t in self.all_tasks() if t.has_state(ACTIVE_MASK)), key=lambda t: t.last_state_change)
+        active = sorted((t for t in self.all_tasks() if t.has_state(ACTIVE_MASK)
+                         and not isinstance(t.task_spec, EventSubprocessTrigger)), key=lambda t: t.last_state_change)
         if not active and self.workflow.last_task is not None:
             active = [self.workflow.last_task]
         for task in active:
-            merged.update(task.data)
+            parent = task.parent
+            if parent is not None and isinstance(parent.task_spec, CamundaMultiInstance):
+                local = parent.task_spec.local_names()
+                merged.update({k: v for k, v in task.data.items() if k not in local})
+            else:
+                merged.update(task.data)
         return merged
 
     def snapshot(self) -> Snapshot:
-        snap = Snapshot()
-        for task in self.all_tasks():
-            if not task.has_state(ACTIVE_MASK):
-                continue
-            spec = task.task_spec
-            if getattr(spec, "bpmn_id", None) is None:
-                continue
-            key = str(task.id)
-            if isinstance(spec, UnstructuredJoin) and task.state == TaskState.WAITING:
-                continue  # a token waiting at a join: the join is entered once, when it fires
-            snap.active.add(key)
-            if spec.manual and task.state == TaskState.READY:
-                snap.user_tasks.add(key)
-            elif getattr(spec, "extensions", {}).get("type") == "external" and not spec.manual:
-                snap.external_tasks.add(key)
-            elif task.state == TaskState.WAITING:
-                definition = getattr(spec, "event_definition", None)
-                if isinstance(definition, TimerEventDefinition):
-                    due = self._timer_due(task, definition)
-                    if due is not None:
-                        kind = "cycle" if isinstance(definition, CycleTimerEventDefinition) else (
-                            "date" if isinstance(definition, TimeDateEventDefinition) else "duration"
-                        )
-                        snap.timers[key] = (spec.bpmn_id, kind, due)
-                elif isinstance(definition, BaseMessageDefinition):
-                    snap.messages[key] = (spec.bpmn_id, definition.name)
-        return snap
+        return take_snapshot(self.all_tasks())
 
-    @staticmethod
-    def _timer_due(task: Task, definition: TimerEventDefinition) -> datetime | None:
-        value = task._get_internal_data("event_value")
-        if value is None:
-            return None
-        if isinstance(definition, CycleTimerEventDefinition):
-            if not isinstance(value, dict) or value.get("cycles") == 0:
-                return None
-            return datetime.fromisoformat(value["next"]).astimezone(UTC)
-        if isinstance(definition, TimeDateEventDefinition):
-            parsed = TimerEventDefinition.parse_time_or_duration(value)
-            return parsed.astimezone(UTC) if isinstance(parsed, datetime) else None
-        return TimerEventDefinition.get_datetime(value)
+    def thrown_messages(self) -> list[ThrownMessage]:
+        """Messages the case threw (message end/throw events, send tasks) that nothing in the engine receives.
+
+        Camunda 7 runs such an event like a none event; Lianban keeps each one, with the throwing
+        task's variables, in the engine state until :meth:`clear_thrown_messages`, so that a
+        service can publish them after its transaction commits.
+        """
+        return [ThrownMessage(event.event_definition.name, dict(event.payload or {}))
+                for event in recorded_messages(self.workflow)]
+
+    def clear_thrown_messages(self) -> None:
+        kept = set(map(id, recorded_messages(self.workflow)))
+        self.workflow.bpmn_events = [e for e in self.workflow.bpmn_events if id(e) not in kept]
 
     def user_task_info(self, task_id: str) -> UserTaskInfo:
         task = self.get_task(task_id)
@@ -376,12 +312,41 @@ class CaseRuntime:
         self.run()
 
     def correlate_message(self, name: str, variables: Mapping[str, Any]) -> int:
-        """Deliver a message to this case's waiting catches; returns how many caught it."""
+        """Deliver a message to this case's waiting catches; returns how many caught it.
+
+        As Camunda's ``processVariables``, the variables become process variables: every path that
+        has not finished sees them, and the catching element merges them at the top of its data.
+        """
+        event = message_event(name, variables)
+        catchers = [t for t in self.workflow.event_manager.tasks.values() if t.task_spec.catches(t, event)]
+        if not catchers:
+            return 0
+        if variables:
+            self.set_variables(variables, [])
         # BpmnWorkflow.catch returns nothing; the event manager says how many tasks caught it.
-        caught = self.workflow.event_manager.catch(message_event(name, variables), internal=False)
+        try:
+            caught = self.workflow.event_manager.catch(event, internal=False)
+        except SpiffWorkflowException as exc:
+            raise _from_engine_exception(exc, None) from None
         if caught:
             self.run()
         return int(caught or 0)
+
+    def throw_bpmn_error(self, task_id: str, error_code: str, error_message: str | None,
+                         variables: Mapping[str, Any]) -> bool:
+        """A department system reports a BPMN error for a waiting external task (Camunda's ``bpmnError``).
+
+        The nearest error boundary event or error event sub-process that matches the code catches
+        it. False when nothing catches it: the task stays waiting and the caller raises an incident.
+        """
+        task = self._require(task_id)
+        try:
+            caught = throw_bpmn_error(task, error_code, error_message, variables)
+        except SpiffWorkflowException as exc:
+            raise _from_engine_exception(exc, task.task_spec.bpmn_id) from None
+        if caught:
+            self.run()
+        return caught
 
     def set_variables(self, modifications: Mapping[str, Any], deletions: list[str]) -> None:
         """Set or remove variables on every path that has not finished yet."""
@@ -431,13 +396,11 @@ def _check_join_conflicts(task: Task) -> None:
     spec = task.task_spec
     if not isinstance(spec, UnstructuredJoin):
         return
-    branches = [t for t in task.workflow.tasks.values()
-                if t.task_spec == spec and t is not task and t.has_state(TaskState.FINISHED_MASK)
-                and not task.is_descendant_of(t)]
+    branches = branch_arrivals(task)
     parents = [t.parent for t in [task, *branches] if t.parent is not None]
     if len(parents) < 2:
         return
-    base = _common_ancestor_data(parents)
+    base = common_ancestor_data(parents)
     missing = object()
     written: dict[str, list[Any]] = {}
     for parent in parents:
@@ -448,39 +411,23 @@ def _check_join_conflicts(task: Task) -> None:
                        if len(values) > 1 and any(v != values[0] for v in values[1:]))
     if conflicts:
         names = ", ".join(conflicts)
+        where = spec.bpmn_id or task.workflow.spec.name
         raise EngineError(
-            f"并行分支在汇聚网关 {spec.bpmn_id} 处对同一变量写入了不同的值：{names}；请为各分支使用不同的变量名",
-            f"Parallel branches wrote different values to the same variable(s) {names} before join {spec.bpmn_id}; "
+            f"并行分支在汇聚网关 {where} 处对同一变量写入了不同的值：{names}；请为各分支使用不同的变量名",
+            f"Parallel branches wrote different values to the same variable(s) {names} before join {where}; "
             "namespace each branch's outputs",
             code="engine.branch_variable_conflict",
             status=409,
-            element_id=spec.bpmn_id,
+            element_id=where,
             extra={"variables": conflicts},
         )
-
-
-def _common_ancestor_data(tasks: list[Task]) -> dict[str, Any]:
-    chains = []
-    for task in tasks:
-        chain = []
-        node: Task | None = task
-        while node is not None:
-            chain.append(node)
-            node = node.parent
-        chains.append(chain)
-    shared = set(id(t) for t in chains[0])
-    for chain in chains[1:]:
-        shared &= set(id(t) for t in chain)
-    for node in chains[0]:
-        if id(node) in shared:
-            return dict(node.data)
-    return {}
 
 
 def _from_engine_exception(exc: Exception, element_id: str | None) -> LianbanError:
     """Turn a SpiffWorkflow exception into our error, keeping the inner Lianban error when there is one."""
     task = getattr(exc, "task", None)
-    where = element_id or (getattr(task.task_spec, "bpmn_id", None) if task is not None else None)
+    spec = task.task_spec if task is not None else None
+    where = element_id or getattr(spec, "bpmn_id", None) or getattr(spec, "source_id", None)
     inner: BaseException | None = exc
     while inner is not None:
         if isinstance(inner, LianbanError):
@@ -496,51 +443,6 @@ def _from_engine_exception(exc: Exception, element_id: str | None) -> LianbanErr
         status=422,
         element_id=where,
         line=getattr(exc, "line_number", None) or None,
-    )
-
-
-def diff_snapshots(runtime: CaseRuntime, before: Snapshot, after: Snapshot, since: float) -> Changes:
-    """Compare two snapshots of one case and describe what projections must change."""
-    activities: list[ActivityRecord] = []
-    seen: set[str] = set()
-    for task in runtime.all_tasks():
-        key = str(task.id)
-        seen.add(key)
-        spec = task.task_spec
-        if getattr(spec, "bpmn_id", None) is None:
-            continue
-        was_active = key in before.active
-        finished = task.has_state(TaskState.FINISHED_MASK)
-        if was_active and finished:
-            activities.append(ActivityRecord(key, spec.bpmn_id, spec.bpmn_name, _activity_type(task), None,
-                                             _epoch(task.last_state_change), task.state == TaskState.CANCELLED))
-        elif not was_active and task.last_state_change >= since and (finished or key in after.active):
-            if finished and task.state == TaskState.CANCELLED:
-                continue  # never entered: a branch not taken
-            at = _epoch(task.last_state_change)
-            activities.append(ActivityRecord(key, spec.bpmn_id, spec.bpmn_name, _activity_type(task), at,
-                                             at if finished else None, False))
-    now = datetime.now(UTC)
-    for key in before.active - seen:  # dropped from the tree (interrupted, terminated)
-        activities.append(ActivityRecord(key, "", None, "", None, now, True))
-
-    def ended(ids: set[str]) -> dict[str, bool]:
-        result = {}
-        for key in ids:
-            task = runtime.get_task(key)
-            result[key] = task is None or task.state == TaskState.CANCELLED
-        return result
-
-    return Changes(
-        new_user_tasks=[runtime.user_task_info(k) for k in sorted(after.user_tasks - before.user_tasks)],
-        ended_user_tasks=ended(before.user_tasks - after.user_tasks),
-        new_external_tasks=[runtime.external_task_info(k) for k in sorted(after.external_tasks - before.external_tasks)],
-        ended_external_tasks=ended(before.external_tasks - after.external_tasks),
-        timers_added={k: v for k, v in after.timers.items() if before.timers.get(k) != v},
-        timers_removed=set(before.timers) - set(after.timers),
-        messages_added={k: v for k, v in after.messages.items() if k not in before.messages},
-        messages_removed=set(before.messages) - set(after.messages),
-        activities=activities,
     )
 
 

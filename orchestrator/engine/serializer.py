@@ -27,6 +27,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import (
 )
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 
+from orchestrator.engine.converters import CONVERTERS
 from orchestrator.engine.specs import DecisionTask, ExternalTask, PassThroughTask
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def _config() -> dict[Any, Any]:
     config[ExternalTask] = BpmnTaskSpecConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[DecisionTask] = BaseBusinessRuleTaskConverter
+    config.update(CONVERTERS)
     return config
 
 

@@ -10,19 +10,25 @@
 - :class:`DecisionTask` — a business-rule task calling a DMN table; with ``camunda:resultVariable``
   it stores the result the way Camunda 7 does (``mapDecisionResult``), without it the outputs are
   merged into the task data (SpiffWorkflow's behaviour).
+- :class:`CamundaCallActivity` — passes variables as ``camunda:in`` / ``camunda:out`` say
+  (``variables="all"`` or ``source``/``target`` pairs); without them nothing is passed, as in
+  Camunda 7 (SpiffWorkflow copies everything both ways).
+
+Events thrown and caught with Camunda semantics are in ``events``, ``event_subprocess`` and
+``multi_instance``; outgoing flows of activities in ``flows``; joins in ``joins``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from copy import deepcopy
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.defaults import CallActivity
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
-from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.task import Task
@@ -31,6 +37,8 @@ from SpiffWorkflow.util.task import TaskState
 from orchestrator.errors import EngineError
 
 MAP_DECISION_RESULTS = ("resultList", "singleResult", "singleEntry", "collectEntries")
+CALL_IN = "in"  # extensions keys of a call activity: [{"all": True} | {"source": s, "target": t}]
+CALL_OUT = "out"
 
 
 class ExternalTask(BpmnSpecMixin):  # type: ignore[misc]
@@ -139,19 +147,6 @@ def complete_external_task(task: Task, variables: Mapping[str, Any] | None = Non
     task.complete()
 
 
-def _boundary_catcher(scope: Task, event: BpmnEvent) -> Task | None:
-    parent = scope.parent
-    if parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
-        return None
-    for sibling in parent.children:
-        if sibling is scope or sibling.state != TaskState.WAITING:
-            continue
-        spec = sibling.task_spec
-        if isinstance(spec, CatchingEvent) and spec.catches(sibling, event):
-            return sibling
-    return None
-
-
 def throw_bpmn_error(
     task: Task,
     error_code: str,
@@ -160,23 +155,37 @@ def throw_bpmn_error(
 ) -> bool:
     """Raise a BPMN error from a waiting external task (Camunda's ``/external-task/{id}/bpmnError``).
 
-    The error is caught by the nearest error boundary event whose code matches (or that has no
-    code): first on the task itself, then on each enclosing sub-process. Returns False when nothing
-    catches it; the task is then left waiting and the runtime decides (Camunda raises an incident).
-    The caller then runs ``workflow.do_engine_steps()``.
+    The error is caught by the nearest catcher whose code matches (or that has no code): an error
+    boundary event on the task, an error event sub-process of its scope, then the same for each
+    enclosing sub-process. Returns False when nothing catches it; the task is then left waiting and
+    the runtime decides (Camunda raises an incident). The caller then runs ``workflow.do_engine_steps()``.
     """
+    from orchestrator.engine.events import deliver_in_scope  # events imports this module's users
+
     _require_waiting_external(task)
     definition = ErrorEventDefinition(error_message or error_code, error_code)
-    payload = dict(variables or {})
-    event = BpmnEvent(definition, payload=payload)
-    scope: Task | None = task
-    while scope is not None:
-        catcher = _boundary_catcher(scope, event)
-        if catcher is not None:
-            catcher.task_spec.catch(catcher, event)
-            catcher.task_spec._update(catcher)
-            return True
-        workflow = scope.workflow
-        parent_id = workflow.parent_task_id
-        scope = None if parent_id is None else workflow.top_workflow.get_task_from_id(parent_id)
-    return False
+    event = BpmnEvent(definition, payload=dict(variables or {}))
+    return deliver_in_scope(task, event) is not None
+
+
+def _mapped(source: Mapping[str, Any], mappings: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for mapping in mappings:
+        if mapping.get("all"):
+            result.update(deepcopy(dict(source)))
+        else:
+            result[mapping["target"]] = deepcopy(source.get(mapping["source"]))
+    return result
+
+
+class CamundaCallActivity(CallActivity):  # type: ignore[misc]
+    """A call activity passing only what ``camunda:in`` / ``camunda:out`` name (see the module docstring)."""
+
+    def copy_data(self, my_task: Task, subworkflow: Any) -> None:
+        start = subworkflow.get_next_task(subworkflow.task_tree, skip_subprocesses=True, spec_name="Start")
+        mappings = list(getattr(self, "extensions", {}).get(CALL_IN, []))
+        start.set_data(**_mapped(my_task.data, mappings))
+
+    def update_data(self, my_task: Task, subworkflow: Any) -> None:
+        mappings = list(getattr(self, "extensions", {}).get(CALL_OUT, []))
+        my_task.data.update(_mapped(subworkflow.last_task.data, mappings))

@@ -15,6 +15,7 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
     MESSAGE_EVENT_XPATH,
     SIGNAL_EVENT_XPATH,
     TERMINATION_EVENT_XPATH,
+    TIMER_EVENT_XPATH,
     BoundaryEventParser,
     EndEventParser,
     EventBasedGatewayParser,
@@ -24,155 +25,70 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
     SendTaskParser,
     StartEventParser,
 )
+from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.parser.task_parsers import (
     ConditionalGatewayParser,
     GatewayParser,
     SubprocessParser,
 )
 from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.control import StartEventJoin, StartEventSplit
 from SpiffWorkflow.bpmn.specs.defaults import (
-    BoundaryEvent,
-    CallActivity,
-    EndEvent,
     EventBasedGateway,
     ExclusiveGateway,
-    InclusiveGateway,
     IntermediateCatchEvent,
-    IntermediateThrowEvent,
-    ParallelGateway,
     ReceiveTask,
     ScriptTask,
-    SendTask,
     StartEvent,
     SubWorkflowTask,
     TransactionSubprocess,
 )
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import (
-    ErrorEventDefinition,
-    EscalationEventDefinition,
-    SignalEventDefinition,
-)
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser, UserTaskParser
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
-from orchestrator.engine.bpmn_xml import CAMUNDA, NS, WRAPPED_IDENTIFIER, document_child, local_name
-from orchestrator.engine.specs import DecisionTask, ExternalTask, PassThroughTask
+from orchestrator.engine.bpmn_xml import (
+    CAMUNDA,
+    NS,
+    is_event_subprocess,
+    local_name,
+)
+from orchestrator.engine.event_subprocess import EventSubprocessTask, EventSubprocessTrigger
+from orchestrator.engine.events import (
+    LianbanBoundaryEvent,
+    LianbanEndEvent,
+    LianbanSendTask,
+    LianbanThrowEvent,
+)
+from orchestrator.engine.joins import LianbanInclusiveGateway, LianbanParallelGateway, ScopeEndJoin
+from orchestrator.engine.specs import (
+    CamundaCallActivity,
+    DecisionTask,
+    ExternalTask,
+    PassThroughTask,
+)
+from orchestrator.engine.spiff_mixins import EventRefs, Extensions, FlowNode
 from orchestrator.engine.xml_safety import BPMN_NS
 
-_USER_TASK_KEYS = ("candidateGroups", "candidateUsers", "assignee", "dueDate", "followUpDate", "priority", "formKey")
-_OPTIONAL_KEYS = (
-    "formKey",
-    "formRef",
-    "formRefBinding",
-    "formRefVersion",
-    "initiator",
-    "decisionRef",
-    "decisionRefBinding",
-    "resultVariable",
-    "mapDecisionResult",
-    "calledElementBinding",
-)
 
-
-def _extensions_for(node: Any) -> dict[str, Any]:
-    """The Camunda 7 attributes of one element as raw strings (never evaluated)."""
-    properties = {
-        p.get("name"): p.get("value") or ""
-        for p in node.xpath("./bpmn:extensionElements/camunda:properties/camunda:property", namespaces=NS)
-        if p.get("name")
-    }
-    name = local_name(node.tag)
-    extensions: dict[str, Any] = {}
-    if node.get(CAMUNDA + "type") == "external":
-        return {
-            "type": "external",
-            "topic": node.get(CAMUNDA + "topic"),
-            "priority": node.get(CAMUNDA + "taskPriority"),
-            "properties": properties,
-        }
-    if name == "userTask":
-        extensions = {key: node.get(CAMUNDA + key) for key in _USER_TASK_KEYS}
-        extensions["properties"] = properties
-        documentation = node.find(f"{{{BPMN_NS}}}documentation")
-        extensions["documentation"] = documentation.text if documentation is not None else None
-    elif properties:
-        extensions["properties"] = properties
-    for key in _OPTIONAL_KEYS:
-        if node.get(CAMUNDA + key) is not None:
-            extensions[key] = node.get(CAMUNDA + key)
-    return extensions
-
-
-class _Extensions:
-    """Mixin for every task parser: extensions, data associations ignored, ``${x}`` collections."""
-
-    node: Any
-
-    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
-        return _extensions_for(self.node)
-
-    def parse_incoming_data_references(self) -> list[Any]:
-        return []
-
-    def parse_outgoing_data_references(self) -> list[Any]:
-        return []
-
-    def attribute(self, attribute: str, namespace: str | None = None, node: Any = None) -> Any:
-        value = super().attribute(attribute, namespace, node)  # type: ignore[misc]
-        if namespace == "camunda" and attribute == "collection" and value:
-            match = WRAPPED_IDENTIFIER.match(value)
-            return match.group(1) if match else value
-        return value
-
-
-class _EventRefs:
-    """Resolve message/signal/error/escalation references inside the element's own file."""
-
-    node: Any
-
-    def parse_message_event(self, message_event: Any) -> MessageEventDefinition:
-        ref = message_event.get("messageRef")
-        message = document_child(self.node, "message", ref)
-        correlations = self.get_message_correlations(ref)  # type: ignore[attr-defined]
-        return MessageEventDefinition(message.get("name"), correlations, description="Message")
-
-    def parse_signal_event(self, signal_event: Any) -> SignalEventDefinition:
-        signal = document_child(self.node, "signal", signal_event.get("signalRef"))
-        return SignalEventDefinition(signal.get("name"), description="Signal")
-
-    def _coded(self, event: Any, tag: str) -> tuple[str, str | None]:
-        ref = event.get(f"{tag}Ref")
-        target = document_child(self.node, tag, ref) if ref else None
-        if target is None:
-            return f"None {tag.title()} Event", None
-        return target.get("name") or ref, target.get(f"{tag}Code")
-
-    def parse_error_event(self, error_event: Any) -> ErrorEventDefinition:
-        name, code = self._coded(error_event, "error")
-        return ErrorEventDefinition(name, code, description="Error")
-
-    def parse_escalation_event(self, escalation_event: Any) -> EscalationEventDefinition:
-        name, code = self._coded(escalation_event, "escalation")
-        return EscalationEventDefinition(name, code, description="Escalation")
-
-
-class _UserTaskParser(_Extensions, UserTaskParser):  # type: ignore[misc]
+class _UserTaskParser(FlowNode, UserTaskParser):  # type: ignore[misc]
     pass
 
 
-class _PassThroughParser(_Extensions, CamundaTaskParser):  # type: ignore[misc]
+class _PassThroughParser(FlowNode, CamundaTaskParser):  # type: ignore[misc]
     pass
 
 
-class _ScriptTaskParser(_Extensions, CamundaTaskParser):  # type: ignore[misc]
+class _ScriptTaskParser(FlowNode, CamundaTaskParser):  # type: ignore[misc]
     def create_task(self) -> Any:
         script = self.node.find(f"{{{BPMN_NS}}}script").text
         return self.spec_class(self.spec, self.bpmn_id, script=script, **self.bpmn_attributes)
 
 
-class _BusinessRuleParser(_Extensions, CamundaTaskParser):  # type: ignore[misc]
+class _BusinessRuleParser(FlowNode, CamundaTaskParser):  # type: ignore[misc]
     def create_task(self) -> Any:
         if self.node.get(CAMUNDA + "type") == "external":
             return ExternalTask(self.spec, self.bpmn_id, **self.bpmn_attributes)
@@ -180,34 +96,45 @@ class _BusinessRuleParser(_Extensions, CamundaTaskParser):  # type: ignore[misc]
         return DecisionTask(self.spec, self.bpmn_id, dmnEngine=engine, **self.bpmn_attributes)
 
 
-class _SendTaskParser(_Extensions, _EventRefs, CamundaTaskParser, SendTaskParser):  # type: ignore[misc]
+class _SendTaskParser(FlowNode, EventRefs, CamundaTaskParser, SendTaskParser):  # type: ignore[misc]
     def create_task(self) -> Any:
         if self.node.get(CAMUNDA + "type") == "external":
             return ExternalTask(self.spec, self.bpmn_id, **self.bpmn_attributes)
         return SendTaskParser.create_task(self)
 
 
-class _ReceiveTaskParser(_Extensions, _EventRefs, CamundaTaskParser, ReceiveTaskParser):  # type: ignore[misc]
+class _ReceiveTaskParser(FlowNode, EventRefs, CamundaTaskParser, ReceiveTaskParser):  # type: ignore[misc]
     pass
 
 
-class _SubProcessParser(_Extensions, CamundaTaskParser):  # type: ignore[misc]
+class _SubProcessParser(FlowNode, CamundaTaskParser):  # type: ignore[misc]
     def create_task(self) -> Any:
         spec_id = SubprocessParser.get_subprocess_spec(self)
-        return self.spec_class(self.spec, self.bpmn_id, subworkflow_spec=spec_id, **self.bpmn_attributes)
+        kind = EventSubprocessTask if is_event_subprocess(self.node) else self.spec_class
+        return kind(self.spec, self.bpmn_id, subworkflow_spec=spec_id, **self.bpmn_attributes)
 
 
-class _CallActivityParser(_Extensions, CamundaTaskParser):  # type: ignore[misc]
+class _CallActivityParser(FlowNode, CamundaTaskParser):  # type: ignore[misc]
     def create_task(self) -> Any:
         spec_id = SubprocessParser.get_call_activity_spec(self)
         return self.spec_class(self.spec, self.bpmn_id, subworkflow_spec=spec_id, **self.bpmn_attributes)
 
 
-class _StartEventParser(_Extensions, _EventRefs, StartEventParser):  # type: ignore[misc]
-    pass
+class _StartEventParser(FlowNode, EventRefs, StartEventParser):  # type: ignore[misc]
+    def create_task(self) -> Any:
+        if not is_event_subprocess(self.node.getparent()):
+            return StartEventParser.create_task(self)
+        # The start of an event sub-process: its definition moves to the scope's trigger, see
+        # _ProcessParser.add_event_subprocess; here it is parsed to be moved.
+        definition = self.get_event_definition(
+            [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH]
+        )
+        task = self._create_task(definition)
+        self.spec.start.connect(task)
+        return task
 
 
-class _EndEventParser(_Extensions, _EventRefs, EndEventParser):  # type: ignore[misc]
+class _EndEventParser(FlowNode, EventRefs, EndEventParser):  # type: ignore[misc]
     def create_task(self) -> Any:
         definition = self.get_event_definition(
             [
@@ -224,54 +151,113 @@ class _EndEventParser(_Extensions, _EventRefs, EndEventParser):  # type: ignore[
         return task
 
 
-class _CatchEventParser(_Extensions, _EventRefs, IntermediateCatchEventParser):  # type: ignore[misc]
+class _CatchEventParser(FlowNode, EventRefs, IntermediateCatchEventParser):  # type: ignore[misc]
     pass
 
 
-class _ThrowEventParser(_Extensions, _EventRefs, IntermediateThrowEventParser):  # type: ignore[misc]
+class _ThrowEventParser(FlowNode, EventRefs, IntermediateThrowEventParser):  # type: ignore[misc]
     pass
 
 
-class _BoundaryEventParser(_Extensions, _EventRefs, BoundaryEventParser):  # type: ignore[misc]
+class _BoundaryEventParser(FlowNode, EventRefs, BoundaryEventParser):  # type: ignore[misc]
     pass
 
 
-class _EventGatewayParser(_Extensions, EventBasedGatewayParser):  # type: ignore[misc]
+class _EventGatewayParser(Extensions, EventBasedGatewayParser):  # type: ignore[misc]
     pass
 
 
-class _ConditionalGatewayParser(_Extensions, ConditionalGatewayParser):  # type: ignore[misc]
+class _ConditionalGatewayParser(Extensions, ConditionalGatewayParser):  # type: ignore[misc]
+    def connect_outgoing(self, outgoing_task: Any, sequence_flow_node: Any, is_default: bool) -> None:
+        if not is_default and self.parse_condition(sequence_flow_node) is None:
+            # Camunda 7 takes a non-default flow without a condition as always true (SpiffWorkflow refuses it).
+            self.task.connect_outgoing_if("True", outgoing_task)
+            return
+        super().connect_outgoing(outgoing_task, sequence_flow_node, is_default)
+
+
+class _ParallelGatewayParser(Extensions, GatewayParser):  # type: ignore[misc]
     pass
 
 
-class _ParallelGatewayParser(_Extensions, GatewayParser):  # type: ignore[misc]
-    pass
+class _ProcessParser(ProcessParser):  # type: ignore[misc]
+    """A process or sub-process: a joining end (ScopeEndJoin) and event sub-processes as triggers."""
+
+    def create_spec(self) -> BpmnProcessSpec:
+        spec = super().create_spec()
+        name = spec.end.name
+        outputs = list(spec.end._outputs)
+        del spec.task_specs[name]
+        spec.end = ScopeEndJoin(spec, name)
+        spec.end._outputs = outputs
+        return spec
+
+    def add_tasks(self) -> None:
+        starts = self.xpath("./bpmn:startEvent")
+        if not starts and self.process_executable:
+            raise ValidationException("No start event found", node=self.node, file_name=self.filename)
+        for node in starts:
+            self.parse_node(node)
+        if len(starts) > 1:
+            split = StartEventSplit(self.spec, "StartEventSplit")
+            join = StartEventJoin(self.spec, "StartEventJoin", split_task="StartEventSplit", threshold=1, cancel=True)
+            for spec in self.spec.start.outputs:
+                spec.inputs = [split]
+                spec.connect(join)
+            split.outputs = self.spec.start.outputs
+            self.spec.start.outputs = [split]
+            split.inputs = [self.spec.start]
+        for node in self.xpath("./bpmn:subProcess[@triggeredByEvent='true']"):
+            self.add_event_subprocess(node)
+
+    def add_event_subprocess(self, node: Any) -> None:
+        """The event sub-process runs from a trigger that waits, with the scope, for its start event."""
+        handler = self.parse_node(node)
+        [start_node] = node.xpath("./bpmn:startEvent", namespaces=NS)
+        handler_spec = self.parser.process_parsers[handler.spec].get_spec()
+        start = handler_spec.task_specs[start_node.get("id")]
+        definition = start.event_definition
+        start.event_definition = NoneEventDefinition()  # the trigger has caught the event already
+        interrupting = start_node.get("isInterrupting", "true").lower() != "false"
+        trigger = EventSubprocessTrigger(
+            self.spec,
+            f"{handler.name}.Trigger",
+            definition,
+            handler=handler.name,
+            interrupting=interrupting,
+            activity_id=start.bpmn_id,
+            lane=self.lane,
+        )
+        self.spec.start.connect(trigger)
+        trigger.connect(handler)
+        handler.connect(self.spec.end)
 
 
 class LianbanParser(CamundaParser):  # type: ignore[misc]
     """CamundaParser with Lianban's task parsers and spec classes; used only by compile_deployment."""
 
+    PROCESS_PARSER_CLASS = _ProcessParser
     OVERRIDE_PARSER_CLASSES = {
         full_tag("userTask"): (_UserTaskParser, UserTask),
         full_tag("task"): (_PassThroughParser, PassThroughTask),
         full_tag("manualTask"): (_PassThroughParser, PassThroughTask),
         full_tag("scriptTask"): (_ScriptTaskParser, ScriptTask),
         full_tag("serviceTask"): (_PassThroughParser, ExternalTask),
-        full_tag("sendTask"): (_SendTaskParser, SendTask),
+        full_tag("sendTask"): (_SendTaskParser, LianbanSendTask),
         full_tag("receiveTask"): (_ReceiveTaskParser, ReceiveTask),
         full_tag("businessRuleTask"): (_BusinessRuleParser, DecisionTask),
         full_tag("subProcess"): (_SubProcessParser, SubWorkflowTask),
         full_tag("transaction"): (_SubProcessParser, TransactionSubprocess),
-        full_tag("callActivity"): (_CallActivityParser, CallActivity),
+        full_tag("callActivity"): (_CallActivityParser, CamundaCallActivity),
         full_tag("startEvent"): (_StartEventParser, StartEvent),
-        full_tag("endEvent"): (_EndEventParser, EndEvent),
+        full_tag("endEvent"): (_EndEventParser, LianbanEndEvent),
         full_tag("intermediateCatchEvent"): (_CatchEventParser, IntermediateCatchEvent),
-        full_tag("intermediateThrowEvent"): (_ThrowEventParser, IntermediateThrowEvent),
-        full_tag("boundaryEvent"): (_BoundaryEventParser, BoundaryEvent),
+        full_tag("intermediateThrowEvent"): (_ThrowEventParser, LianbanThrowEvent),
+        full_tag("boundaryEvent"): (_BoundaryEventParser, LianbanBoundaryEvent),
         full_tag("eventBasedGateway"): (_EventGatewayParser, EventBasedGateway),
         full_tag("exclusiveGateway"): (_ConditionalGatewayParser, ExclusiveGateway),
-        full_tag("inclusiveGateway"): (_ConditionalGatewayParser, InclusiveGateway),
-        full_tag("parallelGateway"): (_ParallelGatewayParser, ParallelGateway),
+        full_tag("inclusiveGateway"): (_ConditionalGatewayParser, LianbanInclusiveGateway),
+        full_tag("parallelGateway"): (_ParallelGatewayParser, LianbanParallelGateway),
     }
 
     def __init__(self) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.specs.defaults import CallActivity
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
@@ -44,10 +45,11 @@ def written_variables(data: Mapping[str, Any], before: Mapping[str, str], skip: 
 
 
 def scope_variables(workflow: Any, exclude: Iterable[Task] = ()) -> dict[str, Any]:
-    """The freshest value of every variable in one (sub)workflow: task data merged in time order.
+    """The freshest value of every variable in one scope: task data merged in time order.
 
-    Finished and waiting tasks alike, oldest change first, so each variable ends with the value its
-    latest writer left. Instances of a multi-instance activity are skipped (their variables are local).
+    The scope is the (sub)workflow plus the embedded sub-processes running in it (not called
+    processes). Finished and waiting tasks alike, oldest change first, so each variable ends with the
+    value its latest writer left. Multi-instance instances are skipped (their variables are local).
     """
     from orchestrator.engine.multi_instance import CamundaMultiInstance  # imports this module
 
@@ -55,7 +57,7 @@ def scope_variables(workflow: Any, exclude: Iterable[Task] = ()) -> dict[str, An
     merged: dict[str, Any] = {k: v for k, v in workflow.data.items() if k != "data_objects"}
     tasks = [
         task
-        for task in workflow.tasks.values()
+        for task in _scope_tasks(workflow)
         if task.id not in skipped
         and task.has_state(TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING)
         and not (task.parent is not None and isinstance(task.parent.task_spec, CamundaMultiInstance))
@@ -63,6 +65,17 @@ def scope_variables(workflow: Any, exclude: Iterable[Task] = ()) -> dict[str, An
     for task in sorted(tasks, key=lambda t: t.last_state_change):
         merged.update(task.data)
     return merged
+
+
+def _scope_tasks(workflow: Any) -> Iterator[Task]:
+    yield from workflow.tasks.values()
+    top = workflow.top_workflow
+    for subprocess in list(top.subprocesses.values()):
+        if subprocess.completed:
+            continue
+        owner = top.get_task_from_id(subprocess.parent_task_id)
+        if owner is not None and owner.workflow is workflow and not isinstance(owner.task_spec, CallActivity):
+            yield from _scope_tasks(subprocess)
 
 
 def evaluate_with(

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from orchestrator.engine.event_subprocess import EventSubprocessTrigger
+from orchestrator.engine.flows import ConditionalFlowSplit
 from orchestrator.engine.parsing import CompiledProcess, compile_deployment
 from orchestrator.engine.serializer import (
     SPEC_KEYS,
@@ -31,6 +34,7 @@ from orchestrator.engine.specs import (
 from orchestrator.errors import DiagramError, EngineError
 
 DIAGRAMS = Path(__file__).resolve().parents[1] / "bpmn" / "parsing"
+COVERAGE = Path(__file__).resolve().parents[1] / "bpmn" / "coverage"
 PYTHON_NAMES = re.compile(r"\b\w*(Error|Exception)\b|Traceback")
 
 
@@ -100,7 +104,7 @@ def test_expressions_stay_raw_and_constructs_map_to_faithful_specs() -> None:
     assert specs["done"].event_definition.name == "办结"  # signal end event, not a none event
     assert specs["notify_rejected"].event_definition.code == "DEPT_REJECTED"
     countersign = specs["countersign"]
-    assert countersign.data_output.bpmn_id == "reviewers"  # ${reviewers} normalised to the name
+    assert countersign.collection == "reviewers"  # ${reviewers} normalised to the name
     assert specs["countersign [child]"].extensions["assignee"] == "${reviewer}"
 
 
@@ -224,14 +228,17 @@ REFUSED: dict[str, tuple[str, ...]] = {
     "input_output": ("work", "inputOutput", "<camunda:inputOutput>"),
     "execution_listener": ("work", "execution listeners", "<camunda:executionListener"),
     "task_listener": ("work", "task listeners", "<camunda:taskListener"),
-    "call_activity_mapping": ("work", 'variables="all"', "<camunda:in "),
+    "call_activity_mapping": ("work", "source/target pair", "<camunda:in "),
     "call_activity_expression": ("work", "calledElement"),
-    "event_subprocess": ("events", "event sub-processes"),
+    "event_subprocess_none_start": ("events", "event sub-process needs exactly one start event"),
+    "error_start_not_interrupting": ("events_start", "always interrupting"),
+    "event_gateway_two_timers": ("long_timer", "one timer event at most"),
+    "error_boundary_not_interrupting": ("work_failed", "always interrupting"),
     "timer_start": ("start", "timer and signal start events"),
     "signal_start_in_subprocess": ("inner_start", "inside a sub-process"),
     "cron_cycle": ("work", "cron"),
     "empty_timer": ("work", "timer needs exactly one"),
-    "conditional_flow_from_task": ("flow_conditional", "gateway may carry a condition"),
+    "condition_on_parallel_gateway": ("flow_conditional", "parallel or event-based gateway"),
     "adhoc_subprocess": ("work", "ad-hoc"),
     "compensation_handler": ("undo", "compensation handlers"),
     "io_specification": ("work_io", "ioSpecification"),
@@ -270,16 +277,15 @@ def test_unsupported_construct_refused_with_element_and_line(stem: str) -> None:
 
 
 def test_spiffworkflow_validation_errors_are_translated() -> None:
-    data = load("external_task_flow.bpmn")["external_task_flow.bpmn"].replace(
-        b'<bpmn:sequenceFlow id="flow_3"',
-        b'<bpmn:sequenceFlow id="flow_extra" sourceRef="placeholder" '
-        b'targetRef="end_rejected" />\n    <bpmn:sequenceFlow id="flow_3"',
+    data = load("call_child.bpmn")["call_child.bpmn"].replace(
+        b'<bpmn:startEvent id="inner_start" />',
+        b'<bpmn:startEvent id="inner_start" />\n      <bpmn:startEvent id="inner_start_2" />',
     )
     with pytest.raises(DiagramError) as info:
-        compile_deployment({"split.bpmn": data})
-    assert info.value.element_id == "placeholder"
+        compile_deployment({"two_starts.bpmn": data})
+    assert info.value.element_id == "child_work"
     assert info.value.line is not None
-    assert "并行网关" in info.value.message_zh
+    assert "恰好有一个开始事件" in info.value.message_zh
     assert not PYTHON_NAMES.search(info.value.message_en)
 
 
@@ -358,3 +364,68 @@ def test_case_state_without_spec_round_trips_to_identical_workflow() -> None:
     ready.run()
     restored.do_engine_steps()
     assert restored.completed
+
+
+@pytest.mark.parametrize("path", sorted(COVERAGE.glob("*.bpmn")), ids=lambda p: p.stem)
+def test_every_coverage_diagram_compiles_and_its_spec_round_trips(path: Path) -> None:
+    for process in compile_deployment({path.name: path.read_bytes()}):
+        spec_dict = spec_to_dict(process)
+        spec, subprocess_specs = spec_from_dict(json.loads(json.dumps(spec_dict)))
+        again = CompiledProcess(process.key, process.name, process.resource_name, spec, subprocess_specs, (), {}, None)
+        assert spec_to_dict(again) == spec_dict
+
+
+def test_an_event_subprocess_becomes_a_trigger_of_its_scope() -> None:
+    [process] = compile_deployment({"e.bpmn": (COVERAGE / "event_subprocess_timer.bpmn").read_bytes()})
+    specs = process.spec.task_specs
+    reminder, deadline = specs["event_sub_reminder.Trigger"], specs["event_sub_deadline.Trigger"]
+    assert isinstance(reminder, EventSubprocessTrigger) and not reminder.interrupting
+    assert isinstance(deadline, EventSubprocessTrigger) and deadline.interrupting
+    assert reminder.activity_id == "reminder_start" and reminder.event_definition.expression == "PT1S"
+    assert {"event_sub_reminder.Trigger", "event_sub_deadline.Trigger"} <= set(specs["Start"]._outputs)
+    handler_start = process.subprocess_specs["event_sub_reminder"].task_specs["reminder_start"]
+    assert isinstance(handler_start.event_definition, NoneEventDefinition)  # the trigger caught it already
+
+
+def test_several_outgoing_flows_of_a_task_go_through_one_split_in_document_order() -> None:
+    [process] = compile_deployment({"c.bpmn": (COVERAGE / "conditional_flows.bpmn").read_bytes()})
+    specs = process.spec.task_specs
+    split = specs["task_decide.FlowSplit"]
+    assert isinstance(split, ConditionalFlowSplit) and specs["task_decide"]._outputs == [split.name]
+    assert [target for _, target in split.cond_task_specs] == ["task_urgent", "task_large", "task_normal"]
+    assert split.default_task_spec == "task_normal" and split.flow_ids["task_urgent"] == "Flow_urgent"
+
+
+def test_gateway_flows_are_tried_in_document_order_whatever_the_layout() -> None:
+    [process] = compile_deployment({"o.bpmn": (COVERAGE / "exclusive_gateway_order.bpmn").read_bytes()})
+    gateway = process.spec.task_specs["gw_amount"]
+    targets = [target for _, target in gateway.cond_task_specs]
+    assert targets == ["task_at_least_100", "task_at_least_1000", "task_other"]
+
+
+NO_FLOW_TAKEN = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="http://lianban.dev/test">
+  <bpmn:process id="p_no_flow" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:sequenceFlow id="flow_in" sourceRef="start" targetRef="decide" />
+    <bpmn:scriptTask id="decide" scriptFormat="python"><bpmn:script>ok = False</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="flow_ok" sourceRef="decide" targetRef="end">
+      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">${ok == true}</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:endEvent id="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_an_activity_whose_only_flow_condition_is_false_stops_with_a_named_error() -> None:
+    from orchestrator.engine.runtime import CaseRuntime
+    from orchestrator.engine.sandbox import make_script_engine
+
+    [process] = compile_deployment({"no_flow.bpmn": NO_FLOW_TAKEN})
+    runtime = CaseRuntime.create(process.spec, process.subprocess_specs, make_script_engine({}))
+    with pytest.raises(EngineError) as info:
+        runtime.run()
+    assert info.value.code == "engine.no_outgoing_flow" and info.value.element_id == "decide"
+    assert "decide" in info.value.message_zh and not PYTHON_NAMES.search(info.value.message_en)
