@@ -1,7 +1,7 @@
 """Cases per second on the 5-branch parallel diagram: Lianban's service layer vs bare SpiffWorkflow.
 
 Run: `.venv/bin/python -m benchmarks.parallel_cases [--cases N] [--rounds R] [--database-url URL]`
-(default database: postgresql://postgres@127.0.0.1:5432/lianban_bench, created when missing).
+(default database: postgresql://postgres@127.0.0.1:5432/lianban_bench, dropped and created anew each run).
 
 Prints, from one run: bare SpiffWorkflow in memory, bare SpiffWorkflow with a JSON save/restore after
 every step, the service layer on the database (one transaction per step, as the API does), their
@@ -66,16 +66,16 @@ def bare_spiff(content: bytes) -> Callable[[int, bool], float]:
     return run
 
 
-def ensure_database(url: str) -> None:
+def fresh_database(url: str) -> None:
+    """Start every run on a new, empty database so that runs compare (PostgreSQL only)."""
     parsed = make_url(url)
     if not parsed.drivername.startswith("postgresql"):
         return
     admin = create_engine(parsed.set(database="postgres", drivername="postgresql+psycopg"),
                           isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database})
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
     admin.dispose()
 
 
@@ -88,7 +88,6 @@ class ServiceLayer:
         from orchestrator.migrations import upgrade
         from orchestrator.services.definitions import deploy
 
-        ensure_database(url)
         upgrade(url)
         self.app = create_app({"DATABASE_URL": url, "SEED_ON_START": False})
         self.sessions = self.app.extensions["lianban.sessions"]
@@ -185,6 +184,7 @@ def main() -> None:
     args = parser.parse_args()
     content = parallel_diagram(5)
     bare = bare_spiff(content)
+    fresh_database(args.database_url)
     service = ServiceLayer(args.database_url, content)
     bare(20, False)
     service.run_cases(10)  # warm-up: caches, prepared statements

@@ -6,11 +6,11 @@ the database does, so the hot path uses plain statements on the mapped table.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import ConflictError
@@ -49,35 +49,44 @@ def _from_row(row: Any) -> CaseRecord:
     return CaseRecord(**{name: getattr(row, name) for name in _COLUMNS}, persisted=True)
 
 
+# Built once: the hot path runs these on every step, so no statement is constructed per call.
+_LOCK_BY_ID = select(_TABLE).where(_TABLE.c.id == bindparam("row_id")).with_for_update()
+_LOCK_BY_OWNER: dict[str, Any] = {}
+_INSERT = insert(_TABLE)
+_UPDATE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("case_id"), _TABLE.c.version == bindparam("read_version"))
+    .values({name: bindparam(f"new_{name}") for name in (*_MUTABLE, "version")})
+)
+
+
 def lock(session: Session, instance_id: str) -> CaseRecord | None:
     """Read and lock a case row (SELECT … FOR UPDATE; SQLite holds its write lock already)."""
-    row = session.execute(select(_TABLE).where(_TABLE.c.id == instance_id).with_for_update()).first()
+    row = session.execute(_LOCK_BY_ID, {"row_id": instance_id}).first()
     return _from_row(row) if row is not None else None
 
 
 def lock_owner_of(session: Session, table: Table, row_id: str) -> CaseRecord | None:
     """Find and lock the case that owns a projection row (a task, a job, a timer) in one statement."""
-    row = session.execute(
-        select(_TABLE).join(table, table.c.instance_id == _TABLE.c.id).where(table.c.id == row_id)
-        .with_for_update(of=_TABLE)
-    ).first()
+    statement = _LOCK_BY_OWNER.get(table.name)
+    if statement is None:
+        statement = (select(_TABLE).join(table, table.c.instance_id == _TABLE.c.id)
+                     .where(table.c.id == bindparam("row_id")).with_for_update(of=_TABLE))
+        _LOCK_BY_OWNER[table.name] = statement
+    row = session.execute(statement, {"row_id": row_id}).first()
     return _from_row(row) if row is not None else None
 
 
 def save(session: Session, record: CaseRecord) -> None:
     """Insert a new case, or update it only if nobody else wrote it since it was read."""
-    values = {name: value for name, value in asdict(record).items() if name != "persisted"}
     if not record.persisted:
-        session.execute(insert(_TABLE).values(**values))
+        session.execute(_INSERT, [{name: getattr(record, name) for name in _COLUMNS}])
         record.persisted = True
         return
-    old_version = record.version
-    changed = {name: values[name] for name in _MUTABLE}
-    changed["version"] = old_version + 1
-    result = session.execute(
-        update(_TABLE).where(_TABLE.c.id == record.id, _TABLE.c.version == old_version).values(**changed)
-    )
+    params = {f"new_{name}": getattr(record, name) for name in _MUTABLE}
+    params.update(case_id=record.id, read_version=record.version, new_version=record.version + 1)
+    result = session.execute(_UPDATE, params)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError("办件已被他人修改，请重试", "The case was changed concurrently; retry",
                             code="instance.concurrent_update")
-    record.version = old_version + 1
+    record.version += 1

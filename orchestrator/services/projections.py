@@ -26,6 +26,14 @@ def _t(model: type) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
+_END_TASK = (update(_t(HumanTask)).where(_t(HumanTask).c.id == bindparam("row_id"))
+             .values(state=bindparam("new_state"), ended_at=bindparam("at"), completed_by=bindparam("by")))
+_END_JOB = (update(_t(Job)).where(_t(Job).c.id == bindparam("row_id"))
+            .values(state=bindparam("new_state"), ended_at=bindparam("at"), lock_expires_at=None))
+_END_ACTIVITY = (update(_t(ActivityInstance)).where(_t(ActivityInstance).c.id == bindparam("row_id"))
+                 .values(ended_at=bindparam("at"), canceled=bindparam("was_canceled")))
+
+
 def audit_specs(changes: Changes, actor: str | None) -> list[EventSpec]:
     """The audit events for what the engine created in this step."""
     return [
@@ -64,10 +72,8 @@ def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefi
         if candidates:
             session.execute(insert(_t(HumanTaskCandidate)), candidates)
     if changes.ended_user_tasks:
-        table = _t(HumanTask)
         session.execute(
-            update(table).where(table.c.id == bindparam("row_id"))
-            .values(state=bindparam("new_state"), ended_at=bindparam("at"), completed_by=bindparam("by")),
+            _END_TASK,
             [{"row_id": key, "new_state": "CANCELED" if canceled else "COMPLETED", "at": now,
               "by": None if canceled else actor} for key, canceled in changes.ended_user_tasks.items()],
         )
@@ -84,10 +90,8 @@ def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefi
             for j in changes.new_external_tasks
         ])
     if changes.ended_external_tasks:
-        table = _t(Job)
         session.execute(
-            update(table).where(table.c.id == bindparam("row_id"))
-            .values(state=bindparam("new_state"), ended_at=bindparam("at"), lock_expires_at=None),
+            _END_JOB,
             [{"row_id": key, "new_state": "CANCELED" if canceled else "COMPLETED", "at": now}
              for key, canceled in changes.ended_external_tasks.items()],
         )
@@ -120,10 +124,8 @@ def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefi
             for a in new_rows
         ])
     if ended_rows:
-        table = _t(ActivityInstance)
         session.execute(
-            update(table).where(table.c.id == bindparam("row_id"))
-            .values(ended_at=bindparam("at"), canceled=bindparam("was_canceled")),
+            _END_ACTIVITY,
             [{"row_id": a.id, "at": a.ended_at, "was_canceled": a.canceled} for a in ended_rows],
         )
 
