@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
@@ -131,7 +132,7 @@ class CaseRuntime:
         conv = _workflow_converter
         _registry._encoder_mode = True
         try:
-            dct = super(type(conv), conv).to_dict(workflow)
+            dct = WorkflowConverter.to_dict(conv, workflow)  # the workflow without its specs
             dct["subprocesses"] = conv.mapping_to_dict(workflow.subprocesses)
             dct["bpmn_events"] = _registry.convert(workflow.bpmn_events)
             dct[_serializer.VERSION_KEY] = _serializer.VERSION
