@@ -25,13 +25,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     workflow_cache.capacity = app.config["WORKFLOW_CACHE_SIZE"]
 
-    from orchestrator.web import errors, openapi, pages
+    from orchestrator.web import calendar, errors, openapi, pages
     from orchestrator.web.engine_rest import blueprint as engine_rest
 
     errors.register(app)
     app.register_blueprint(engine_rest, url_prefix="/engine-rest")
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(calendar.blueprint)
+    _load_calendar(app)
 
     from orchestrator import cli
 
@@ -40,3 +42,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for noisy in ("spiff", "spiff.task", "spiff.workflow", "spiff.metrics"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return app
+
+
+def _load_calendar(app: Flask) -> None:
+    """Push the administrator's calendar overrides into the calculator (absent before the first migration)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from orchestrator.services.calendar import reload_overrides
+
+    try:
+        reload_overrides(app.extensions["lianban.sessions"])
+    except SQLAlchemyError:
+        logging.getLogger(__name__).warning("日历覆盖表尚不存在（数据库未迁移），暂只使用日历库数据")

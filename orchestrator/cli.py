@@ -1,4 +1,7 @@
-"""Command line: `python -m orchestrator migrate|seed|deploy|serve|timers|verify-audit` (also `flask lianban …`)."""
+"""Command line: `python -m orchestrator migrate|seed|deploy|serve|timers|verify-audit|calendar …`.
+
+The same commands run as `flask lianban …`.
+"""
 
 from __future__ import annotations
 
@@ -88,6 +91,70 @@ def verify_audit_command(instance: str | None) -> None:
     click.echo(f"审计链断裂：事件 {broken.id}（{broken.event_type}，办件 {broken.instance_id}）"
                f" (broken link at event {broken.id})", err=True)
     sys.exit(1)
+
+
+calendar_group = AppGroup("calendar", help="Working-day calendar: import a year, data horizon, deadlines.")
+group.add_command(calendar_group)
+
+
+@calendar_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--partial", is_flag=True, help="Only add or change the listed dates (default: the file is the "
+                                               "whole schedule of its years, which are then marked complete)")
+@click.option("--source", default=None, help="Where the schedule comes from (the State Council notice)")
+@click.option("--published-at", default=None, help="Publication date, YYYY-MM-DD")
+def calendar_import_command(file: Path, partial: bool, source: str | None, published_at: str | None) -> None:
+    """Import a schedule file: `2027-01-01 休 元旦` / `2027-02-07 班 春节调休`, one date a line."""
+    from datetime import date
+
+    from orchestrator.services.calendar import import_schedule, reload_overrides
+
+    try:
+        published = date.fromisoformat(published_at) if published_at else None
+        with transaction(_sessions()) as session:
+            summary = import_schedule(session, file.read_text(encoding="utf-8-sig"), "cli", complete=not partial,
+                                      source=source, published_at=published)
+    except (LianbanError, ValueError) as error:
+        zh = error.message_zh if isinstance(error, LianbanError) else f"发布日期无效：{published_at}"
+        click.echo(f"导入失败：{zh}", err=True)
+        sys.exit(2)
+    finally:
+        reload_overrides(_sessions())
+    years = "、".join(str(y) for y in summary["years"])
+    click.echo(f"已导入 {years} 年：{summary['holidays']} 个休息日，{summary['makeup_workdays']} 个调休上班日"
+               f"{'，已标记为完整' if summary['complete'] else ''}")
+
+
+@calendar_group.command("status")
+def calendar_status_command() -> None:
+    """Show the last year with calendar data; exit 1 when the administrator must import the next year."""
+    from orchestrator.services.calendar import data_horizon
+
+    horizon = data_horizon()
+    click.echo(horizon["message"])
+    if horizon["warning"]:
+        sys.exit(1)
+
+
+@calendar_group.command("deadline")
+@click.argument("start")
+@click.argument("days", type=click.IntRange(0, 3650))
+def calendar_deadline_command(start: str, days: int) -> None:
+    """The deadline of DAYS working days from acceptance on START (YYYY-MM-DD)."""
+    from datetime import date
+
+    from orchestrator.services.calendar import deadline
+
+    try:
+        result = deadline(date.fromisoformat(start), days)
+    except ValueError:
+        click.echo(f"受理日期无效：{start}（应为 YYYY-MM-DD）", err=True)
+        sys.exit(2)
+    except LianbanError as error:
+        click.echo(f"无法计算：{error.message_zh}", err=True)
+        sys.exit(2)
+    click.echo(f"{result['start']} 受理，{days} 个工作日，期限届满日：{result['deadline']}"
+               f"（{result['deadline_weekday']}）\n规则：{result['rule']}")
 
 
 def register(app: Flask) -> None:

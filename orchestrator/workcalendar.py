@@ -22,6 +22,8 @@ MAX_WORKDAYS = 3650
 # date -> True (working day) / False (holiday). Loaded from the database by the calendar service.
 _overrides: dict[date, bool] = {}
 _override_years: set[int] = set()
+# The years the `chinese_calendar` package knows (1.11.0: 2004-2026).
+LIBRARY_YEARS = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
 
 
 class CalendarDataMissingError(LianbanError):
@@ -35,6 +37,15 @@ def set_overrides(overrides: dict[date, bool], complete_years: set[int]) -> None
     _overrides.update(overrides)
     _override_years.clear()
     _override_years.update(complete_years)
+
+
+def has_data(year: int) -> bool:
+    """Whether working days of `year` can be computed: the library knows it or the override table is complete."""
+    return year in LIBRARY_YEARS or year in _override_years
+
+
+def complete_override_years() -> set[int]:
+    return set(_override_years)
 
 
 def is_workday(day: date) -> bool:

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import create_app
+from orchestrator import create_app, workcalendar
 from orchestrator.db import Base, make_engine, transaction
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +65,7 @@ def app(database_url: str) -> Iterator[Flask]:
     app = create_app({"DATABASE_URL": database_url, "SEED_ON_START": False, "TESTING": True,
                       "WORKFLOW_CACHE_SIZE": 0})
     _clean(app)
+    workcalendar.set_overrides({}, set())  # create_app loaded the previous test's calendar rows
     yield app
     app.extensions["lianban.engine"].dispose()
 

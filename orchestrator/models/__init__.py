@@ -1,5 +1,6 @@
 """SQLAlchemy 2 typed models; importing this package registers every table on `Base.metadata`."""
 
+from orchestrator.models.calendar import CalendarDay, CalendarYear
 from orchestrator.models.definitions import Deployment, DeploymentResource, ProcessDefinition
 from orchestrator.models.instances import (
     ActivityInstance,
@@ -16,6 +17,8 @@ from orchestrator.models.instances import (
 __all__ = [
     "ActivityInstance",
     "AuditEvent",
+    "CalendarDay",
+    "CalendarYear",
     "Deployment",
     "DeploymentResource",
     "HumanTask",

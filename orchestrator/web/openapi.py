@@ -45,7 +45,8 @@ def _operation_id(method: str, path: str) -> str:
     return method.lower() + "".join(w[:1].upper() + w[1:] for w in words if w)
 
 
-def _operation(method: str, path: str, params: list[str], doc: str | None, fallback: str) -> dict[str, Any]:
+def _operation(method: str, path: str, params: list[str], doc: str | None, fallback: str,
+               view_details: dict[str, Any] | None = None) -> dict[str, Any]:
     lines = [line.strip() for line in (doc or "").strip().splitlines()]
     operation: dict[str, Any] = {
         "operationId": _operation_id(method, path),
@@ -55,7 +56,8 @@ def _operation(method: str, path: str, params: list[str], doc: str | None, fallb
     description = " ".join(line for line in lines[1:] if line)
     if description:
         operation["description"] = description
-    details = copy.deepcopy(OPERATIONS.get((method, _PATH_PARAM.sub("{}", path)), {}))
+    # Details come from openapi_schemas, or from the view itself (`view.openapi_details`, e.g. web/calendar.py).
+    details = copy.deepcopy(OPERATIONS.get((method, _PATH_PARAM.sub("{}", path))) or view_details or {})
     operation.update({key: value for key, value in details.items() if key not in ("parameters", "responses")})
     path_params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in params]
     operation["parameters"] = path_params + details.get("parameters", [])
@@ -77,7 +79,8 @@ def build_document() -> dict[str, Any]:
         view = current_app.view_functions[rule.endpoint]
         fallback = rule.endpoint.split(".")[-1].replace("_", " ")
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            operation = _operation(method, path, _PARAM.findall(rule.rule), view.__doc__, fallback)
+            operation = _operation(method, path, _PARAM.findall(rule.rule), view.__doc__, fallback,
+                                   getattr(view, "openapi_details", None))
             while operation["operationId"] in operation_ids:  # the document is invalid with duplicates
                 operation["operationId"] += "_"
             operation_ids.add(operation["operationId"])

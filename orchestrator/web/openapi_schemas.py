@@ -125,6 +125,54 @@ COMPONENTS: dict[str, Any] = {
             "incidentType": {"type": "string"}, "activityId": _NULLABLE_STRING, "configuration": _NULLABLE_STRING,
             "incidentMessage": {"type": "string"},
         }},
+        "ExternalTask": {"type": "object", "description": "外部任务（等待部门系统处理的服务任务）", "properties": {
+            "id": {"type": "string"}, "activityId": {"type": "string"}, "activityInstanceId": {"type": "string"},
+            "errorMessage": _NULLABLE_STRING, "executionId": {"type": "string"}, "lockExpirationTime": _TIME,
+            "processDefinitionId": {"type": "string"}, "processDefinitionKey": {"type": "string"},
+            "processInstanceId": {"type": "string"}, "retries": {"type": ["integer", "null"]},
+            "suspended": {"type": "boolean"}, "workerId": _NULLABLE_STRING, "topicName": {"type": "string"},
+            "priority": {"type": "integer"}, "businessKey": _NULLABLE_STRING, "tenantId": _NULLABLE_STRING,
+        }},
+        "LockedExternalTask": {"type": "object", "description": "已为该工作者锁定的外部任务及其请求的变量",
+                               "properties": {
+            "id": {"type": "string"}, "activityId": {"type": "string"}, "activityInstanceId": {"type": "string"},
+            "errorMessage": _NULLABLE_STRING, "errorDetails": _NULLABLE_STRING, "executionId": {"type": "string"},
+            "lockExpirationTime": {"type": "string"}, "processDefinitionId": {"type": "string"},
+            "processDefinitionKey": {"type": "string"}, "processInstanceId": {"type": "string"},
+            "retries": {"type": ["integer", "null"]}, "workerId": {"type": "string"}, "topicName": {"type": "string"},
+            "tenantId": _NULLABLE_STRING, "variables": _VARIABLES, "priority": {"type": "integer"},
+            "businessKey": _NULLABLE_STRING,
+        }},
+        "FetchTopic": {"type": "object", "required": ["topicName", "lockDuration"], "properties": {
+            "topicName": {"type": "string", "description": "图中 camunda:topic"},
+            "lockDuration": {"type": "integer", "minimum": 1, "description": "锁定时长（毫秒）"},
+            "variables": {"type": ["array", "null"], "items": {"type": "string"},
+                          "description": "要返回的变量名；省略则返回全部"},
+            "processDefinitionKey": {"type": "string"}, "businessKey": {"type": "string"},
+            "processVariables": {"type": "object", "description": "只拉取流程变量与之相等的办件的任务"},
+        }},
+        "FetchAndLockRequest": {"type": "object", "required": ["workerId"], "properties": {
+            "workerId": {"type": "string"}, "maxTasks": {"type": "integer", "minimum": 0, "maximum": 100},
+            "usePriority": {"type": "boolean"},
+            "asyncResponseTimeout": {"type": "integer", "minimum": 0,
+                                     "description": "长轮询等待时长（毫秒，最多 30000）"},
+            "topics": {"type": "array", "items": _ref("FetchTopic")},
+        }},
+        "ExternalTaskComplete": {"type": "object", "required": ["workerId"], "properties": {
+            "workerId": {"type": "string"}, "variables": _VARIABLES, "localVariables": _VARIABLES}},
+        "ExternalTaskFailure": {"type": "object", "required": ["workerId"], "properties": {
+            "workerId": {"type": "string"}, "errorMessage": {"type": "string"}, "errorDetails": {"type": "string"},
+            "retries": {"type": "integer", "minimum": 0, "description": "剩余重试次数；0 时生成故障"},
+            "retryTimeout": {"type": "integer", "minimum": 0, "description": "多久后可再次拉取（毫秒）"}}},
+        "ExternalTaskBpmnError": {"type": "object", "required": ["workerId", "errorCode"], "properties": {
+            "workerId": {"type": "string"},
+            "errorCode": {"type": "string", "description": "图中 bpmn:error 的 errorCode"},
+            "errorMessage": {"type": "string"}, "variables": _VARIABLES}},
+        "ExtendLockRequest": {"type": "object", "required": ["workerId", "newDuration"], "properties": {
+            "workerId": {"type": "string"}, "newDuration": {"type": "integer", "minimum": 1,
+                                                           "description": "从现在起的新锁定时长（毫秒）"}}},
+        "RetriesRequest": {"type": "object", "required": ["retries"],
+                           "properties": {"retries": {"type": "integer", "minimum": 0}}},
         "StartRequest": {"type": "object", "properties": {
             "variables": _VARIABLES, "businessKey": {"type": "string", "maxLength": 255}}},
         "CompleteRequest": {"type": "object", "properties": {
@@ -202,6 +250,17 @@ _HISTORY_INSTANCE_FILTERS = [
     _query("unfinished", "只返回未结束的办件", {"type": "boolean"}),
     _query("finished", "只返回已结束的办件", {"type": "boolean"}),
 ]
+_EXTERNAL_TASK_FILTERS = [
+    _query("topicName", "主题（camunda:topic）"),
+    _query("workerId", "锁定该任务的工作者"),
+    _query("locked", "只列出锁定中的任务", {"type": "boolean"}),
+    _query("notLocked", "只列出未锁定的任务", {"type": "boolean"}),
+    _query("processInstanceId", "办件 id"),
+    _query("activityId", "图中的元素 id"),
+    _query("processDefinitionKey", "流程定义 key"),
+    _query("withRetriesLeft", "只列出还有重试次数的任务", {"type": "boolean"}),
+    _query("noRetriesLeft", "只列出重试次数已用完的任务", {"type": "boolean"}),
+]
 _START = {"requestBody": _body(_ref("StartRequest"), required=False),
           "responses": {"200": _json(_ref("ProcessInstance"), "已启动的办件")}}
 _COMPLETE = {"requestBody": _body(_ref("CompleteRequest"), required=False),
@@ -257,6 +316,26 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/engine-rest/task/{}/form-variables"): {"responses": {"200": _json(_VARIABLES)}},
     ("POST", "/engine-rest/task/{}/complete"): _COMPLETE,
     ("POST", "/engine-rest/task/{}/submit-form"): _COMPLETE,
+    # external tasks
+    ("POST", "/engine-rest/external-task/fetchAndLock"): {
+        "requestBody": _body(_ref("FetchAndLockRequest")),
+        "responses": {"200": _json(_list("LockedExternalTask"), "为该工作者锁定的任务（可能为空）")}},
+    ("GET", "/engine-rest/external-task"): {
+        "parameters": [*_EXTERNAL_TASK_FILTERS, *_PAGING], "responses": {"200": _json(_list("ExternalTask"))}},
+    ("GET", "/engine-rest/external-task/count"): {
+        "parameters": _EXTERNAL_TASK_FILTERS, "responses": {"200": _json(_ref("Count"))}},
+    ("GET", "/engine-rest/external-task/{}"): {"responses": {"200": _json(_ref("ExternalTask"))}},
+    ("POST", "/engine-rest/external-task/{}/complete"): {
+        "requestBody": _body(_ref("ExternalTaskComplete")), "responses": _NO_CONTENT},
+    ("POST", "/engine-rest/external-task/{}/failure"): {
+        "requestBody": _body(_ref("ExternalTaskFailure")), "responses": _NO_CONTENT},
+    ("POST", "/engine-rest/external-task/{}/bpmnError"): {
+        "requestBody": _body(_ref("ExternalTaskBpmnError")), "responses": _NO_CONTENT},
+    ("POST", "/engine-rest/external-task/{}/extendLock"): {
+        "requestBody": _body(_ref("ExtendLockRequest")), "responses": _NO_CONTENT},
+    ("POST", "/engine-rest/external-task/{}/unlock"): {"responses": _NO_CONTENT},
+    ("PUT", "/engine-rest/external-task/{}/retries"): {
+        "requestBody": _body(_ref("RetriesRequest")), "responses": _NO_CONTENT},
     # messages, incidents, history, engine
     ("POST", "/engine-rest/message"): {
         "requestBody": _body(_ref("MessageRequest")),

@@ -64,3 +64,24 @@ def test_audit_verification_finds_a_row_edited_in_the_database(app: Flask, datab
     broken = _cli(database_url, "verify-audit")
     assert broken.returncode == 1
     assert f"事件 {target.id}" in broken.stderr and instance.id in broken.stderr
+
+
+def test_cli_calendar_import_status_and_deadline(app: Flask, database_url: str, tmp_path: Path) -> None:
+    deadline = _cli(database_url, "calendar", "deadline", "2026-09-25", "20")
+    assert deadline.returncode == 0 and "2026-10-29" in deadline.stdout and "受理当日不计入期限" in deadline.stdout
+    refused = _cli(database_url, "calendar", "deadline", "2026-12-28", "10")
+    assert refused.returncode == 2 and "2027" in refused.stderr and "Traceback" not in refused.stderr
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text("2027-01-01 休 元旦\n2027-01-32 休\n", encoding="utf-8")
+    failed = _cli(database_url, "calendar", "import", str(bad))
+    assert failed.returncode == 2 and "第 2 行" in failed.stderr
+
+    good = tmp_path / "2027.txt"
+    good.write_text("# 测试用\n2027-01-01 休 元旦\n2027-02-13 班 春节调休\n", encoding="utf-8")
+    imported = _cli(database_url, "calendar", "import", str(good), "--source", "测试")
+    assert imported.returncode == 0 and "2027" in imported.stdout, imported.stderr
+    computed = _cli(database_url, "calendar", "deadline", "2026-12-28", "10")
+    assert computed.returncode == 0 and "2027-01-12" in computed.stdout
+    status = _cli(database_url, "calendar", "status")
+    assert "2027" in status.stdout and status.returncode in (0, 1)

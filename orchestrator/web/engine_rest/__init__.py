@@ -4,4 +4,4 @@ from flask import Blueprint
 
 blueprint = Blueprint("engine_rest", __name__)
 
-from orchestrator.web.engine_rest import definitions, instances, tasks  # noqa: E402,F401
+from orchestrator.web.engine_rest import definitions, external_tasks, instances, tasks  # noqa: E402,F401

@@ -1,0 +1,174 @@
+"""The official camunda-external-task-client-python3 from PyPI, unchanged, works Lianban's external tasks.
+
+A real server process (`python -m orchestrator serve`) and a real worker process running the client's
+`ExternalTaskWorker.subscribe` loop (this module run as `python -m`); the test kills the worker when done.
+The handler reads the case variable `mode`: complete with a result, report a BPMN error the diagram
+catches, fail once and succeed on the retry, or fail every time until the retries run out.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from tests.conftest import COVERAGE_DIR
+from tests.server_process import ROOT, Server
+
+TOPIC = "demo.topic"
+WORKER_ID = "tax-system-worker"
+
+
+def handle(task: Any) -> Any:
+    """What a department system's worker does with one task (runs inside the worker process)."""
+    mode = task.get_variable("mode")
+    if mode == "complete":
+        return task.complete({"licence_no": f"JY-{task.get_variable('applicant')}", "done_by": "client"})
+    if mode == "error":
+        return task.bpmn_error("DEMO_ERROR", "部门系统拒绝：材料不全", {"refusal_reason": "材料不全"})
+    if mode == "flaky" and task.get_task_id() not in _failed_once:
+        _failed_once.add(task.get_task_id())
+        return task.failure("部门系统暂时不可用", "HTTP 503", max_retries=2, retry_timeout=200)
+    if mode == "flaky":
+        return task.complete({"recovered_after_retries": task._context.get("retries")})
+    return task.failure("部门系统故障", "HTTP 500 from department", max_retries=2, retry_timeout=200)
+
+
+_failed_once: set[str] = set()
+
+
+def run_worker(base_url: str) -> None:
+    from camunda.external_task.external_task_worker import ExternalTaskWorker
+
+    config = {"maxTasks": 1, "lockDuration": 10_000, "asyncResponseTimeout": 1_000, "retries": 2,
+              "retryTimeout": 200, "sleepSeconds": 1, "httpTimeoutMillis": 10_000}
+    ExternalTaskWorker(worker_id=WORKER_ID, base_url=base_url, config=config).subscribe([TOPIC], handle)
+
+
+def _wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_official_python_client_completes_reports_bpmn_errors_and_fails_with_retries(
+        app: Flask, database_url: str, tmp_path: Path) -> None:
+    server = Server(database_url)
+    log = (tmp_path / "worker.log").open("wb")
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        server.deploy("external_service_task.bpmn", (COVERAGE_DIR / "external_service_task.bpmn").read_bytes())
+
+        def start(mode: str) -> str:
+            body = {"variables": {"mode": {"value": mode, "type": "String"},
+                                  "applicant": {"value": "李娜", "type": "String"}}}
+            status, instance = server.call("POST", "/engine-rest/process-definition/key/external_service_task/start",
+                                           body)
+            assert status == 200, instance
+            return str(instance["id"])
+
+        cases = {mode: start(mode) for mode in ("complete", "error", "flaky", "fail")}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "tests.service.test_external_task_client", f"{server.base}/engine-rest"],
+            cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
+        )
+
+        def ready(instance_id: str) -> list[str]:
+            status, tasks = server.call("GET", f"/engine-rest/task?processInstanceId={instance_id}")
+            assert status == 200
+            return sorted(t["taskDefinitionKey"] for t in tasks)
+
+        def variables(instance_id: str) -> dict[str, Any]:
+            status, values = server.call("GET", f"/engine-rest/process-instance/{instance_id}/variables")
+            assert status == 200
+            return {name: v["value"] for name, v in values.items()}
+
+        def incidents(instance_id: str) -> list[dict[str, Any]]:
+            status, items = server.call("GET", f"/engine-rest/incident?processInstanceId={instance_id}")
+            assert status == 200
+            return list(items)
+
+        _wait_for(lambda: ready(cases["complete"]) == ["task_after"], "the completed case")
+        values = variables(cases["complete"])
+        assert values["licence_no"] == "JY-李娜" and values["done_by"] == "client"
+
+        _wait_for(lambda: ready(cases["error"]) == ["task_handle_error"], "the BPMN error to be caught")
+        assert variables(cases["error"])["refusal_reason"] == "材料不全"
+
+        _wait_for(lambda: ready(cases["flaky"]) == ["task_after"], "the flaky case to succeed on its retry")
+        assert variables(cases["flaky"])["recovered_after_retries"] == 2
+
+        _wait_for(lambda: bool(incidents(cases["fail"])), "the incident after the retries ran out")
+        [incident] = incidents(cases["fail"])
+        assert incident["incidentType"] == "failedExternalTask" and "部门系统故障" in incident["incidentMessage"]
+        status, tasks = server.call("GET", f"/engine-rest/external-task?processInstanceId={cases['fail']}")
+        assert status == 200 and [(t["retries"], t["workerId"]) for t in tasks] == [(0, None)]
+        assert ready(cases["fail"]) == [] and all(not incidents(cases[m]) for m in ("complete", "error", "flaky"))
+
+        # An operator sets retries again: the incident is resolved and the worker picks the task up once more.
+        status, _ = server.call("PUT", f"/engine-rest/external-task/{tasks[0]['id']}/retries", {"retries": 1})
+        assert status == 204 and incidents(cases["fail"]) == []
+        _wait_for(lambda: bool(incidents(cases["fail"])), "the task to fail again on its last retry")
+    except BaseException:
+        log.flush()
+        print((tmp_path / "worker.log").read_text(errors="replace")[-5000:])
+        raise
+    finally:
+        if worker is not None:
+            worker.kill()
+            worker.wait(timeout=10)
+        log.close()
+        server.stop()
+
+
+def test_concurrent_workers_never_lock_the_same_task(app: Flask, database_url: str) -> None:
+    """Four workers fetch at once against a real server (SKIP LOCKED on PostgreSQL): each task goes to one."""
+    server = Server(database_url)
+    try:
+        server.deploy("external_service_task.bpmn", (COVERAGE_DIR / "external_service_task.bpmn").read_bytes())
+        started = set()
+        for n in range(20):
+            status, instance = server.call("POST", "/engine-rest/process-definition/key/external_service_task/start",
+                                           {"variables": {"n": {"value": n, "type": "Integer"}}})
+            assert status == 200
+            started.add(instance["id"])
+        got: dict[str, list[str]] = {}
+        errors: list[Any] = []
+
+        def fetch(worker: str) -> None:
+            body = {"workerId": worker, "maxTasks": 3, "topics": [{"topicName": TOPIC, "lockDuration": 60_000}]}
+            while True:
+                status, tasks = server.call("POST", "/engine-rest/external-task/fetchAndLock", body)
+                if status != 200:
+                    errors.append((status, tasks))
+                    return
+                if not tasks:
+                    return
+                got.setdefault(worker, []).extend(t["processInstanceId"] for t in tasks)
+
+        threads = [threading.Thread(target=fetch, args=(f"w{i}",)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == []
+        locked = [instance for ids in got.values() for instance in ids]
+        assert sorted(locked) == sorted(started)  # every task once, none twice
+        status, count = server.call("GET", "/engine-rest/external-task/count?locked=true")
+        assert status == 200 and count == {"count": 20}
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    run_worker(sys.argv[1])
