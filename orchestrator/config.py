@@ -24,6 +24,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "FORMS_DIR": os.environ.get("LIANBAN_FORMS_DIR", str(PROJECT_ROOT / "forms")),
         "SEED_ON_START": os.environ.get("LIANBAN_SEED_ON_START", "1") == "1",
         "RUN_SCHEDULER": os.environ.get("LIANBAN_RUN_SCHEDULER", "0") == "1",
+        "JOBS_SWEEP_INTERVAL_S": float(os.environ.get("LIANBAN_JOBS_SWEEP_INTERVAL_S", "5.0")),
         "SCHEDULER_INTERVAL_S": float(os.environ.get("LIANBAN_SCHEDULER_INTERVAL_S", "1.0")),
         "MAX_UPLOAD_BYTES": int(os.environ.get("LIANBAN_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
         # Cases kept deserialised in memory between steps (0: restore every step from the database).

@@ -1,4 +1,4 @@
-"""The embedded scheduler: fire due timers, each under its case's lock, in its own transaction."""
+"""The embedded scheduler: fire due timers, run connector jobs, each in its own transaction under its case's lock."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.db import transaction
 from orchestrator.errors import LianbanError
-from orchestrator.services import cases
+from orchestrator.services import cases, clock, connector_jobs
 from orchestrator.services.incidents import record_timer_incident
 
 log = logging.getLogger(__name__)
@@ -35,13 +35,26 @@ def fire_due_timers(factory: sessionmaker[Session], now: datetime, batch: int = 
 
 
 def run_forever(factory: sessionmaker[Session], interval_s: float, stop: threading.Event | None = None) -> None:
+    """Each round fires due timers and runs due connector jobs (the embedded mode has no broker).
+
+    A commit that creates connector jobs wakes the loop early (connectors.wake).
+    """
     stop = stop or threading.Event()
     while not stop.is_set():
         try:
             fire_due_timers(factory, datetime.now(UTC))
         except Exception:  # the loop must survive a database hiccup; the next round retries
             log.exception("scheduler round failed")
-        stop.wait(interval_s)
+        try:
+            clock.scan(factory, datetime.now(UTC))  # statutory clocks: warning / overdue transitions
+        except Exception:
+            log.exception("clock scan failed")
+        try:
+            connector_jobs.sweep(factory)
+        except Exception:
+            log.exception("connector sweep failed")
+        connector_jobs.wake.wait(interval_s)
+        connector_jobs.wake.clear()
 
 
 def start_in_thread(factory: sessionmaker[Session], interval_s: float) -> threading.Event:

@@ -9,6 +9,8 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
+from orchestrator.services.connectors import PUBLISHER
+
 
 def broker_options(url: str) -> dict[str, Any]:
     """The embedded default needs no broker server: a folder on disk serves as one."""
@@ -41,8 +43,16 @@ def celery_init_app(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True,
         beat_schedule={
             "fire-due-timers": {"task": "lianban.timers.fire_due", "schedule": app.config["SCHEDULER_INTERVAL_S"]},
+            "sweep-connector-jobs": {"task": "lianban.jobs.sweep", "schedule": app.config["JOBS_SWEEP_INTERVAL_S"]},
         },
     )
+
+    def publish_jobs(job_ids: list[str]) -> None:
+        """Wake a worker per job: the message carries only the id; the job row is the truth."""
+        for job_id in job_ids:
+            celery_app.send_task("lianban.jobs.run", args=[job_id], retry=False)
+
+    app.extensions[PUBLISHER] = publish_jobs
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

@@ -14,3 +14,20 @@ def fire_due_timers() -> int:
     from orchestrator.scheduler import fire_due_timers as fire
 
     return fire(current_app.extensions["lianban.sessions"], datetime.now(UTC))
+
+
+@shared_task(name="lianban.jobs.run", acks_late=True, time_limit=600)  # type: ignore[untyped-decorator]
+def run_job(job_id: str) -> str:
+    """Run one connector job: claim it, call the department, record the outcome (see connector_jobs)."""
+    from orchestrator.services import connector_jobs
+
+    return connector_jobs.run_job(current_app.extensions["lianban.sessions"], job_id)
+
+
+@shared_task(name="lianban.jobs.sweep", acks_late=True, time_limit=120)  # type: ignore[untyped-decorator]
+def sweep_jobs() -> int:
+    """Re-publish connector jobs that were never picked up, waited out their back-off, or lost their worker."""
+    from orchestrator.services import connector_jobs
+
+    return connector_jobs.sweep(current_app.extensions["lianban.sessions"],
+                                publish=current_app.extensions.get(connector_jobs.PUBLISHER))

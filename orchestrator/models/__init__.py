@@ -1,6 +1,7 @@
 """SQLAlchemy 2 typed models; importing this package registers every table on `Base.metadata`."""
 
 from orchestrator.models.calendar import CalendarDay, CalendarYear
+from orchestrator.models.clock import CaseClock, ClockExtension, ClockPause
 from orchestrator.models.definitions import Deployment, DeploymentResource, ProcessDefinition
 from orchestrator.models.instances import (
     ActivityInstance,
@@ -19,6 +20,9 @@ __all__ = [
     "AuditEvent",
     "CalendarDay",
     "CalendarYear",
+    "CaseClock",
+    "ClockExtension",
+    "ClockPause",
     "Deployment",
     "DeploymentResource",
     "HumanTask",

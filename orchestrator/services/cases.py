@@ -22,9 +22,10 @@ from orchestrator.engine.runtime import STATE_FORMAT, CaseRuntime, Snapshot, dif
 from orchestrator.engine.sandbox import make_script_engine
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
-from orchestrator.services import case_store
+from orchestrator.services import case_store, clock
 from orchestrator.services.audit import EventSpec, record_event, record_events
 from orchestrator.services.case_store import CaseRecord
+from orchestrator.services.connectors import publish_after_commit
 from orchestrator.services.definitions import LoadedDefinition, definition_cache, get_definition, get_latest_by_key
 from orchestrator.services.projections import apply_changes, audit_specs, close_all_projections
 from orchestrator.services.script_functions import script_functions
@@ -147,9 +148,11 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
         instance.ended_at = _now()
         case.events.append(("case.completed", actor, {}))
     record_events(session, instance, case.events)  # moves the chain head before the row is written
+    clock.stop_clocks(session, instance, actor)  # a case that has just ended stops its statutory clocks
     case.events = []
     case_store.save(session, instance)
     apply_changes(session, instance, case.definition, changes, actor, set(case.before.timers))
+    publish_after_commit(session, changes.new_external_tasks)
     if instance.state == ACTIVE:
         workflow_cache.put_after_commit(session, instance.id, instance.version, case.runtime)
     case.before = after
@@ -211,6 +214,7 @@ def start_case(
     case.audit("case.started", actor,
                {"definition_id": definition.id, "business_key": business_key, "variables": sorted(variables or {})})
     save_case(session, case, actor)
+    clock.start_clocks(session, instance, actor)  # statutory / committed limits of the bundle
     return instance
 
 
@@ -325,6 +329,7 @@ def terminate_case(session: Session, instance_id: str, reason: str | None, actor
     instance.ended_at = _now()
     instance.end_reason = reason
     record_event(session, instance, "case.terminated", actor, {"reason": reason})
+    clock.stop_clocks(session, instance, actor)
     case_store.save(session, instance)
     close_all_projections(session, instance, canceled=True)
     return instance

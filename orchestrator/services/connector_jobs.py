@@ -1,0 +1,229 @@
+"""The outbox runner: call the department system configured for a job's topic, and record the outcome.
+
+A job row is the truth (design.md, "How a change flows"). After the commit that created it, a message
+wakes a worker (`lianban.jobs.run`, only the job id); a sweeper re-publishes what was missed, what
+waited out its back-off and what a dead worker left locked. A run is three steps:
+
+1. claim, in one transaction under the case lock: a conditional UPDATE READY → LOCKED with this
+   worker's id and a lock that outlives the call (timeout + margin);
+2. the HTTP call, outside any transaction, with `Idempotency-Key: <job.idempotency_key>` — the same key
+   on every attempt, so the department applies the effect once however often it is called;
+3. record the outcome in a new transaction under the case lock, through the external-task services:
+   complete with the mapped variables, a BPMN error for a business refusal, or a failure with
+   exponential back-off and jitter (an incident when the retries run out).
+
+A worker killed between 1 and 3 leaves the job LOCKED; when the lock expires the sweeper runs it again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.db import transaction
+from orchestrator.errors import LianbanError, NotFoundError
+from orchestrator.models import Job
+from orchestrator.services import case_store, external_tasks
+from orchestrator.services.audit import record_event
+from orchestrator.services.cases import ACTIVE
+from orchestrator.services.connectors import (
+    PUBLISHER,
+    Connector,
+    Publisher,
+    connector_for,
+    load_connectors,
+    publish_after_commit,
+    wake,
+)
+
+log = logging.getLogger(__name__)
+
+_JOBS: Table = Job.__table__  # type: ignore[assignment]
+PUBLISH_GRACE_S = 5.0  # a never-run job younger than this is left to its after-commit message
+MAX_BODY = 1024 * 1024
+
+def worker_id() -> str:
+    return f"connector:{socket.gethostname()}:{os.getpid()}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    job_id: str
+    instance_id: str
+    topic: str
+    idempotency_key: str
+    retries: int | None
+    worker_id: str
+    variables: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # completed | bpmn_error | failed
+    variables: dict[str, Any] = field(default_factory=dict)
+    error_code: str | None = None
+    message: str | None = None
+    details: str | None = None
+
+
+# -- one run ---------------------------------------------------------------------------------------
+def claim(session: Session, job_id: str, connector: Connector, worker: str, now: datetime) -> Claimed | None:
+    """READY (or LOCKED with an expired lock) → LOCKED by `worker`, under the case lock; None if not runnable."""
+    case = case_store.lock_owner_of(session, _JOBS, job_id)
+    if case is None or case.state != ACTIVE:
+        return None
+    expires = now + timedelta(seconds=connector.timeout_s + connector.lock_margin_s)
+    result = session.execute(
+        update(Job).where(Job.id == job_id, Job.topic == connector.topic, external_tasks._fetchable(now))
+        .values(state=external_tasks.LOCKED, worker_id=worker, lock_expires_at=expires)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    job = session.get(Job, job_id, populate_existing=True)
+    assert job is not None
+    record_event(session, case, "job.locked", worker, {"job_id": job_id, "topic": job.topic, "connector": True,
+                                                       "lock_expires_at": expires.isoformat()})
+    case_store.save(session, case)
+    return Claimed(job_id, job.instance_id, job.topic, job.idempotency_key, job.retries, worker,
+                   dict(case.variables))
+
+
+def call_department(connector: Connector, claimed: Claimed) -> Outcome:
+    """One HTTP call; the outcome is classified, never raised."""
+    body = {name: claimed.variables[var] for var, name in connector.variables_in.items() if var in claimed.variables}
+    try:
+        headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json",
+                   **connector.resolved_headers(), "Idempotency-Key": claimed.idempotency_key}
+    except LianbanError as error:
+        return Outcome("failed", message=error.message_zh, details=error.message_en)
+    request = urllib.request.Request(connector.url, data=json.dumps(body, ensure_ascii=False).encode(),
+                                     method=connector.method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=connector.timeout_s) as response:
+            status, raw = int(response.status), response.read(MAX_BODY)
+    except urllib.error.HTTPError as error:
+        status, raw = int(error.code), error.read(MAX_BODY)
+    except (OSError, ValueError) as error:  # refused, reset, timed out, bad URL
+        return Outcome("failed", message=f"调用部门系统失败：{error}", details=f"{connector.url}: {error!r}")
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = None
+    document: dict[str, Any] = data if isinstance(data, dict) else {}
+    refusal = connector.error_codes.get(str(status))
+    if refusal is None and isinstance(document.get("error_code"), str):
+        refusal = connector.error_codes.get(document["error_code"])
+    outputs = {var: document[name] for name, var in connector.variables_out.items() if name in document}
+    if refusal is not None:
+        message = document.get("message") or document.get("error_message") or f"HTTP {status}"
+        return Outcome("bpmn_error", outputs, error_code=refusal, message=str(message))
+    if 200 <= status < 300 and data is not None and (isinstance(data, dict) or not raw):
+        return Outcome("completed", outputs)
+    snippet = raw[:200].decode("utf-8", "replace")
+    reason = "返回的不是 JSON 对象" if 200 <= status < 300 else f"返回 HTTP {status}"
+    return Outcome("failed", message=f"部门系统{reason}", details=snippet)
+
+
+def next_retry(connector: Connector, retries: int | None, now: datetime) -> tuple[int, datetime | None]:
+    """Camunda's convention: retries unset → the configured count; then one less per failure, 0 → incident."""
+    left = connector.retries if retries is None else max(retries - 1, 0)
+    if left == 0:
+        return 0, None
+    attempt = connector.retries - left  # 0 for the first retry
+    delay = min(connector.backoff_max_s, connector.backoff_s * (2 ** attempt))
+    delay *= 0.5 + random.random() * 0.5  # jitter: spread the retries of many jobs that failed together
+    return left, now + timedelta(seconds=delay)
+
+
+def record(session: Session, connector: Connector, claimed: Claimed, outcome: Outcome) -> str:
+    """Write the outcome under the case lock, as the lock owner; returns what happened."""
+    if outcome.kind == "completed":
+        external_tasks.complete(session, claimed.job_id, claimed.worker_id, outcome.variables, {})
+        return "completed"
+    if outcome.kind == "bpmn_error":
+        assert outcome.error_code is not None
+        caught = external_tasks.bpmn_error(session, claimed.job_id, claimed.worker_id, outcome.error_code,
+                                           outcome.message, outcome.variables)
+        return "bpmn_error" if caught else "incident"
+    left, at = next_retry(connector, claimed.retries, _now())
+    timeout_ms = max(int((at - _now()).total_seconds() * 1000), 1) if at is not None else 0
+    external_tasks.failure(session, claimed.job_id, claimed.worker_id, outcome.message, outcome.details,
+                           left, timeout_ms)
+    return "failed" if left else "incident"
+
+
+def run_job(factory: sessionmaker[Session], job_id: str) -> str:
+    """Claim, call, record. Returns skipped | completed | bpmn_error | failed | incident | lost."""
+    with transaction(factory) as session:
+        topic = session.scalar(select(Job.topic).where(Job.id == job_id))
+    connector = connector_for(topic) if topic is not None else None
+    if connector is None:
+        return "skipped"  # gone, or a pull-only topic
+    with transaction(factory) as session:
+        claimed = claim(session, job_id, connector, worker_id(), _now())
+    if claimed is None:
+        return "skipped"  # done, taken by another worker, waiting out a back-off, or its case is not active
+    outcome = call_department(connector, claimed)
+    try:
+        with transaction(factory) as session:
+            result = record(session, connector, claimed, outcome)
+    except (external_tasks.WrongWorkerError, NotFoundError):
+        # Our lock expired and another worker took the job, or the case moved on: its result stands.
+        log.info("job %s: outcome %s dropped, the job is no longer ours", job_id, outcome.kind)
+        return "lost"
+    log.info("job %s (%s): %s", job_id, claimed.topic, result)
+    return result
+
+
+# -- the sweeper -----------------------------------------------------------------------------------
+def due_job_ids(session: Session, topics: Iterable[str], now: datetime, grace_s: float,
+                limit: int = 200) -> list[str]:
+    """Connector jobs to run now: never run and older than the grace, back-off elapsed, or lock expired."""
+    topics = list(topics)
+    if not topics:
+        return []
+    query = (select(Job.id).where(Job.topic.in_(topics), external_tasks._fetchable(now),
+                                  or_(Job.lock_expires_at.is_not(None),
+                                      Job.created_at <= now - timedelta(seconds=grace_s)))
+             .order_by(Job.priority.desc(), Job.created_at, Job.id).limit(limit))
+    return list(session.scalars(query))
+
+
+def sweep(factory: sessionmaker[Session], publish: Publisher | None = None, now: datetime | None = None) -> int:
+    """Re-publish due connector jobs (with a broker) or run them here (embedded mode); returns how many."""
+    now = now or _now()
+    topics = load_connectors().keys()
+    with transaction(factory) as session:
+        due = due_job_ids(session, topics, now, PUBLISH_GRACE_S if publish is not None else 0.0)
+    if not due:
+        return 0
+    if publish is not None:
+        publish(due)
+        return len(due)
+    for job_id in due:
+        try:
+            run_job(factory, job_id)
+        except Exception:  # one broken job must not stop the others; it stays due for the next round
+            log.exception("connector job %s failed to run", job_id)
+    return len(due)
+
+
+__all__ = ["PUBLISHER", "Claimed", "Outcome", "call_department", "claim", "due_job_ids", "next_retry",
+           "publish_after_commit", "record", "run_job", "sweep", "wake", "worker_id"]
