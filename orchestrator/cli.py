@@ -1,4 +1,4 @@
-"""Command line: `python -m orchestrator migrate|seed|deploy|serve|timers|verify-audit|calendar …`.
+"""Command line: `python -m orchestrator migrate|seed|deploy|check|serve|timers|verify-audit|calendar …`.
 
 The same commands run as `flask lianban …`.
 """
@@ -91,6 +91,45 @@ def verify_audit_command(instance: str | None) -> None:
     click.echo(f"审计链断裂：事件 {broken.id}（{broken.event_type}，办件 {broken.instance_id}）"
                f" (broken link at event {broken.id})", err=True)
     sys.exit(1)
+
+
+@group.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--quiet", is_flag=True, help="Only the tally, not a line per file")
+def check_command(paths: tuple[Path, ...], quiet: bool) -> None:
+    """Compile diagrams without deploying them: each one deploys or is refused, with the reason and a tally."""
+    from collections import Counter
+
+    from orchestrator.engine.parsing import compile_deployment
+    from orchestrator.errors import DiagramError
+
+    suffixes = (".bpmn", ".bpmn20.xml", ".xml")
+    files = sorted({f for p in paths for f in ([p] if p.is_file() else p.rglob("*"))
+                    if f.is_file() and f.name.lower().endswith(suffixes)})
+    tally: Counter[str] = Counter()
+    crashed = 0
+    for file in files:
+        try:
+            processes = compile_deployment({file.name: file.read_bytes()})
+            tally["deployable"] += 1
+            line = f"可部署 (deployable) {file}: {', '.join(p.key for p in processes)}"
+        except DiagramError as error:
+            tally[error.code] += 1
+            where = error.element_id or (f"line {error.line}" if error.line else "")
+            line = f"拒绝 (refused) {file} [{error.code}] {where}: {error.message_zh}"
+        except Exception as error:  # noqa: BLE001 - a crash is what this command exists to reveal
+            crashed += 1
+            line = f"崩溃 (crashed) {file}: {type(error).__name__}: {error}"
+        if not quiet:
+            click.echo(line)
+    refused = len(files) - tally["deployable"] - crashed
+    click.echo(f"共 {len(files)} 个文件：可部署 {tally['deployable']}，拒绝 {refused}，崩溃 {crashed}"
+               f" ({len(files)} files: {tally['deployable']} deployable, {refused} refused, {crashed} crashed)")
+    for code, count in tally.most_common():
+        if code != "deployable":
+            click.echo(f"  {count:5d}  {code}")
+    if crashed:
+        sys.exit(1)
 
 
 calendar_group = AppGroup("calendar", help="Working-day calendar: import a year, data horizon, deadlines.")

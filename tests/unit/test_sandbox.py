@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -112,17 +111,16 @@ REFUSED = [
 ]
 
 
+@pytest.mark.timeout(10)  # a refusal that ran the runaway script would hang here
 @pytest.mark.parametrize(("script", "error", "code"), REFUSED, ids=[case[0][:40] for case in REFUSED])
 def test_escape_or_runaway_is_refused_quickly_without_running(
     script: str, error: type[ExpressionError], code: str
 ) -> None:
     Tripwire.touched = False
     context: dict[str, Any] = {"x": Tripwire()}
-    started = time.monotonic()
     with pytest.raises(error) as caught:
         Sandbox().execute(script, context)
     assert caught.value.code == code
-    assert time.monotonic() - started < 3.0
     assert not Tripwire.touched
     assert set(context) == {"x"}  # a refused script changes nothing
     assert "Traceback" not in caught.value.message_en
@@ -145,20 +143,18 @@ def test_forbidden_construct_is_refused_before_any_statement_runs() -> None:
     assert data == {"log": []}
 
 
+@pytest.mark.timeout(30)
 def test_endless_loop_stops_within_the_step_budget() -> None:
-    started = time.monotonic()
     with pytest.raises(SandboxViolationError) as caught:
         Sandbox(max_steps=1_000_000, timeout_s=60).execute("while True:\n    pass", {})
-    assert caught.value.code == "expression.cpu_limit"
-    assert time.monotonic() - started < 10
+    assert caught.value.code == "expression.cpu_limit"  # the step budget stopped it, not the 60 s clock
 
 
+@pytest.mark.timeout(30)
 def test_slow_script_stops_at_the_wall_clock_limit() -> None:
-    started = time.monotonic()
     with pytest.raises(SandboxViolationError) as caught:
         Sandbox(max_steps=10**9, timeout_s=0.2).execute("s = 'x' * 900000\nwhile True:\n    s.count('y')", {})
     assert caught.value.code == "expression.time_limit"
-    assert time.monotonic() - started < 2
 
 
 def test_expression_may_not_modify_data() -> None:
