@@ -12,17 +12,22 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+# The demo: fake department systems on 127.0.0.1:9101 (stopped with the server) and connectors.demo.json.
+DEMO_CONNECTORS ?= connectors.demo.json
+
 run: $(STAMP)
-	$(PY) -m orchestrator serve
+	$(PY) -m tests.fake_department --port 9101 & trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
+	LIANBAN_CONNECTORS="$${LIANBAN_CONNECTORS:-$(DEMO_CONNECTORS)}" $(PY) -m orchestrator serve
 
 test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.parallel_cases
+	$(PY) -m benchmarks.jobs
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check orchestrator workers tests
+	$(VENV)/bin/ruff check orchestrator workers tests benchmarks
 	$(VENV)/bin/mypy --strict orchestrator workers
 
 clean:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import create_app, workcalendar
 from orchestrator.db import Base, make_engine, transaction
+from tests.fake_department import FakeDepartment
 
 ROOT = Path(__file__).resolve().parent.parent
 COVERAGE_DIR = ROOT / "tests" / "bpmn" / "coverage"
@@ -89,3 +90,11 @@ def run_in_tx(sessions: sessionmaker[Session]) -> Any:
             return fn(session, *args, **kwargs)
 
     return call
+
+
+@pytest.fixture()
+def samr() -> Iterator[FakeDepartment]:
+    """A fake 市场监管 system: a real HTTP server on loopback that records every effect it applies."""
+    department = FakeDepartment("市场监管").start()
+    yield department
+    department.stop()

@@ -5,7 +5,7 @@ a repeat of a key returns the stored answer and applies nothing, so a test can c
 prove that nothing happened twice. Latency is added *after* the effect is applied — the worst case
 for duplicates: a caller that dies or times out while waiting has already changed the department.
 
-    python -m tests.fake_department --port 9101     # 市场监管 and 公安 on one port, for the demo
+    python -m tests.fake_department --port 9101     # 市场监管, 公安 and 税务 on one port, for the demo
 """
 
 from __future__ import annotations
@@ -129,7 +129,19 @@ def _birth(serial: int, body: dict[str, Any]) -> Answer:
     return 200, {"hukou_number": f"GA-{serial:06d}", "child_name": body["child_name"]}
 
 
-ROUTES: dict[str, Callable[[int, dict[str, Any]], Answer]] = {"/licences": _licence, "/births": _birth}
+def _tax_deregistration(serial: int, body: dict[str, Any]) -> Answer:
+    """税务: deregister a taxpayer and issue a clearance certificate, or refuse while taxes are owed."""
+    name = str(body.get("enterprise_name", ""))
+    if not name:
+        return 422, {"error_code": "MISSING_NAME", "message": "缺少纳税人名称"}
+    if "欠税" in name:
+        return 422, {"error_code": "TAX_ARREARS", "message": f"纳税人“{name}”存在欠税，请结清后再申请注销"}
+    return 200, {"certificate_number": f"SW-{serial:06d}", "enterprise_name": name}
+
+
+ROUTES: dict[str, Callable[[int, dict[str, Any]], Answer]] = {
+    "/licences": _licence, "/births": _birth, "/tax-deregistrations": _tax_deregistration,
+}
 
 
 def main() -> None:
@@ -139,7 +151,7 @@ def main() -> None:
     parser.add_argument("--failure-rate", type=float, default=0.0)
     args = parser.parse_args()
     department = FakeDepartment("模拟部门", args.latency, args.failure_rate, port=args.port).start()
-    print(f"fake department on {department.base_url} (POST /licences, POST /births)", flush=True)
+    print(f"fake department on {department.base_url} (POST {', '.join(ROUTES)})", flush=True)
     try:
         while True:
             time.sleep(3600)

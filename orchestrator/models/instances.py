@@ -96,7 +96,7 @@ class Job(Base):
     activity_id: Mapped[str] = mapped_column(String(255))
     activity_name: Mapped[str | None] = mapped_column(String(255))
     topic: Mapped[str] = mapped_column(String(255))
-    state: Mapped[str] = mapped_column(String(16))  # READY, LOCKED, COMPLETED, CANCELED, FAILED
+    state: Mapped[str] = mapped_column(String(16))  # READY, LOCKED, MANUAL (二次录入), COMPLETED, CANCELED
     priority: Mapped[int] = mapped_column(Integer, default=0)
     retries: Mapped[int | None] = mapped_column(Integer)
     worker_id: Mapped[str | None] = mapped_column(String(255))
@@ -106,9 +106,14 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     suspended: Mapped[bool] = mapped_column(default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # claims by a worker
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    republished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the sweeper's last wake-up
 
 
 Index("ix_job_fetch", Job.state, Job.topic, Job.priority)
+Index("ix_job_state_ended", Job.state, Job.ended_at)
 
 
 class Timer(Base):

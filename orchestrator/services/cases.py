@@ -22,7 +22,7 @@ from orchestrator.engine.runtime import STATE_FORMAT, CaseRuntime, Snapshot, dif
 from orchestrator.engine.sandbox import make_script_engine
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
-from orchestrator.services import case_store, clock
+from orchestrator.services import case_store, clock, manual_entry
 from orchestrator.services.audit import EventSpec, record_event, record_events
 from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.connectors import publish_after_commit
@@ -143,6 +143,8 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
     instance.engine_state = case.runtime.dump()
     instance.variables = _jsonable(case.runtime.variables())
     case.events.extend(audit_specs(changes, actor))
+    manual = manual_entry.entries_for(changes.new_external_tasks)  # 二次录入 topics become clerks' tasks
+    case.events.extend(manual_entry.audit_specs(manual, actor))
     if case.runtime.is_completed and instance.state == ACTIVE:
         instance.state = COMPLETED
         instance.ended_at = _now()
@@ -152,6 +154,8 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
     case.events = []
     case_store.save(session, instance)
     apply_changes(session, instance, case.definition, changes, actor, set(case.before.timers))
+    manual_entry.open_tasks(session, instance, case.definition, manual)
+    manual_entry.close_tasks(session, changes.ended_external_tasks, actor)
     publish_after_commit(session, changes.new_external_tasks)
     if instance.state == ACTIVE:
         workflow_cache.put_after_commit(session, instance.id, instance.version, case.runtime)
@@ -224,9 +228,14 @@ def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], 
     if instance is None:
         raise NotFoundError(f"任务不存在：{task_id}", f"No task with id {task_id}", field="id")
     case = load_case(session, instance.id, instance=instance)
-    if task_id not in case.before.user_tasks:
+    if task_id in case.before.external_tasks:
+        # 二次录入: the clerk records what the department's system returned; the service task completes with it.
+        variables = manual_entry.validated_result(session, task_id, variables)
+        case.runtime.complete_external_task(task_id, variables)
+    elif task_id in case.before.user_tasks:
+        case.runtime.complete_user_task(task_id, variables)
+    else:
         raise ConflictError("任务已办结或已取消", "Task is already completed or canceled", code="task.not_open")
-    case.runtime.complete_user_task(task_id, variables)
     case.audit("task.completed", actor,
                {"task_id": task_id, "activity_id": case.runtime.activity_of(task_id), "variables": sorted(variables)})
     save_case(session, case, actor)

@@ -91,7 +91,7 @@ def claim(session: Session, job_id: str, connector: Connector, worker: str, now:
     expires = now + timedelta(seconds=connector.timeout_s + connector.lock_margin_s)
     result = session.execute(
         update(Job).where(Job.id == job_id, Job.topic == connector.topic, external_tasks._fetchable(now))
-        .values(state=external_tasks.LOCKED, worker_id=worker, lock_expires_at=expires)
+        .values(state=external_tasks.LOCKED, worker_id=worker, lock_expires_at=expires, attempts=Job.attempts + 1)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -148,7 +148,8 @@ def next_retry(connector: Connector, retries: int | None, now: datetime) -> tupl
         return 0, None
     attempt = connector.retries - left  # 0 for the first retry
     delay = min(connector.backoff_max_s, connector.backoff_s * (2 ** attempt))
-    delay *= 0.5 + random.random() * 0.5  # jitter: spread the retries of many jobs that failed together
+    # Jitter spreads the retries of many jobs that failed together: `jitter` of the delay is random.
+    delay *= 1 - connector.jitter * random.random()
     return left, now + timedelta(seconds=delay)
 
 
@@ -215,6 +216,9 @@ def sweep(factory: sessionmaker[Session], publish: Publisher | None = None, now:
     if not due:
         return 0
     if publish is not None:
+        with transaction(factory) as session:  # shown by the operations API: when the sweeper last woke it
+            session.execute(update(Job).where(Job.id.in_(due)).values(republished_at=now)
+                            .execution_options(synchronize_session=False))
         publish(due)
         return len(due)
     for job_id in due:

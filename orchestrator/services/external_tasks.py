@@ -142,7 +142,7 @@ def _claim(session: Session, job_id: str, instance_id: str, topic: TopicRequest,
     expires = now + timedelta(milliseconds=topic.lock_duration_ms)
     claimed = session.execute(
         update(Job).where(Job.id == job_id, _fetchable(now))
-        .values(state=LOCKED, worker_id=worker_id, lock_expires_at=expires)
+        .values(state=LOCKED, worker_id=worker_id, lock_expires_at=expires, attempts=Job.attempts + 1)
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -231,6 +231,8 @@ def failure(session: Session, job_id: str, worker_id: str, error_message: str | 
     job.worker_id = None
     job.retries = retries
     job.error_message = error_message
+    job.failures += 1
+    job.last_failed_at = now
     job.lock_expires_at = now + timedelta(milliseconds=retry_timeout_ms) if retry_timeout_ms > 0 else None
     payload: dict[str, Any] = {"job_id": job_id, "retries": retries, "retry_timeout_ms": retry_timeout_ms,
                                "error_message": error_message, "error_details": error_details}
@@ -265,6 +267,8 @@ def bpmn_error(session: Session, job_id: str, worker_id: str, error_code: str, e
     job.worker_id = None
     job.lock_expires_at = None
     job.retries = 0
+    job.failures += 1
+    job.last_failed_at = now
     job.error_message = f"未捕获的 BPMN 错误 {error_code}：{error_message or ''}".rstrip("：")
     incident = _open_incident(session, case_row, job, job.error_message, now)
     record_event(session, case_row, "job.bpmn_error_uncaught", worker_id, {**payload, "incident_id": incident.id})

@@ -135,7 +135,7 @@ def close_all_projections(session: Session, instance: CaseRecord, canceled: bool
     now = datetime.now(UTC)
     session.execute(update(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == "CREATED")
                     .values(state="CANCELED", ended_at=now))
-    session.execute(update(Job).where(Job.instance_id == instance.id, Job.state.in_(("READY", "LOCKED")))
+    session.execute(update(Job).where(Job.instance_id == instance.id, Job.state.in_(("READY", "LOCKED", "MANUAL")))
                     .values(state="CANCELED", ended_at=now))
     session.query(Timer).filter(Timer.instance_id == instance.id).delete(synchronize_session=False)
     session.query(MessageSubscription).filter(MessageSubscription.instance_id == instance.id).delete(

@@ -8,36 +8,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import InvalidRequestError
 from orchestrator.services import calendar
+from orchestrator.web.apidoc import doc as _doc
+from orchestrator.web.apidoc import query_param as _query
 from orchestrator.web.request_args import actor, body_str, json_body, query_bool
 from orchestrator.web.session import unit_of_work
 
 blueprint = Blueprint("calendar", __name__, url_prefix="/api/calendar")
 
-F = TypeVar("F", bound=Callable[..., Any])
 _OK = {"description": "成功", "content": {"application/json": {"schema": {"type": "object"}}}}
 _NO_DATA = {"description": "该年份没有日历数据（calendar.no_data）",
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-
-
-def _query(name: str, description: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
-
-
-def _doc(**details: Any) -> Callable[[F], F]:
-    """OpenAPI details of one view (request body, query parameters, responses) read by web/openapi.py."""
-
-    def mark(view: F) -> F:
-        view.openapi_details = details  # type: ignore[attr-defined]
-        return view
-
-    return mark
 
 
 def _parse_date(raw: str | None, field: str) -> dt.date:

@@ -6,20 +6,20 @@ Times are given twice: Asia/Shanghai ISO strings (`deadline`) and UTC (`deadline
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from orchestrator.errors import InvalidRequestError
 from orchestrator.services import clock
+from orchestrator.web.apidoc import doc as _doc
+from orchestrator.web.apidoc import query_param as _query
 from orchestrator.web.request_args import actor, body_str, json_body, query_int
 from orchestrator.web.session import unit_of_work
 from orchestrator.workcalendar import SHANGHAI
 
 blueprint = Blueprint("clock", __name__, url_prefix="/api")
 
-F = TypeVar("F", bound=Callable[..., Any])
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _OK = {"description": "成功：办件的时限（含暂停与延期记录）",
        "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -29,18 +29,6 @@ _ERRORS = {
     "409": {"description": "时限状态不允许该操作（已暂停 / 未暂停 / 已结束）", "content": _PROBLEM},
     "422": {"description": "期限所在年份没有日历数据（calendar.no_data）", "content": _PROBLEM},
 }
-
-
-def _doc(**details: Any) -> Callable[[F], F]:
-    def mark(view: F) -> F:
-        view.openapi_details = details  # type: ignore[attr-defined]
-        return view
-
-    return mark
-
-
-def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
 def _required_str(body: dict[str, Any], name: str, max_len: int) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,6 @@ from orchestrator.services.definitions import deploy
 from tests.fake_department import FakeDepartment, write_connectors
 
 DIAGRAM = Path(__file__).resolve().parents[1] / "bpmn" / "connectors" / "licence_connector.bpmn"
-
-
-@pytest.fixture()
-def samr() -> Iterator[FakeDepartment]:
-    department = FakeDepartment("市场监管").start()
-    yield department
-    department.stop()
 
 
 @pytest.fixture()
@@ -221,3 +213,18 @@ def test_the_example_file_is_valid() -> None:
     path = Path(__file__).resolve().parents[2] / "connectors.example.json"
     assert set(parse_connectors(path, path.read_text(encoding="utf-8"))) == {"samr.issue_licence",
                                                                             "mps.register_birth"}
+
+
+def test_the_demo_file_calls_the_fake_departments_and_routes_one_topic_to_manual_entry() -> None:
+    from orchestrator.services.connectors import parse_connector_file
+    from tests.fake_department import ROUTES
+
+    root = Path(__file__).resolve().parents[2]
+    path = root / "connectors.demo.json"
+    demo = parse_connector_file(path, path.read_text(encoding="utf-8"))
+    assert set(demo.http) == {"tax.deregistration"} and set(demo.manual) == {"supervision.warning"}
+    assert all(c.url.startswith("http://127.0.0.1:9101/") and c.url.removeprefix("http://127.0.0.1:9101") in ROUTES
+               for c in demo.http.values())
+    bundles = "".join(p.read_text(encoding="utf-8") for p in (root / "bpmn").glob("*.bpmn"))
+    assert all(f'camunda:topic="{topic}"' in bundles for topic in [*demo.http, *demo.manual])
+    assert "connectors.demo.json" in (root / "Makefile").read_text(encoding="utf-8")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,6 @@ from tests.helpers import typed
 from tests.server_process import Server
 
 DIAGRAM = Path(__file__).resolve().parents[1] / "bpmn" / "connectors" / "licence_connector.bpmn"
-
-
-@pytest.fixture()
-def samr() -> Iterator[FakeDepartment]:
-    department = FakeDepartment("市场监管").start()
-    yield department
-    department.stop()
 
 
 def test_the_embedded_server_calls_the_department_and_the_case_completes(
