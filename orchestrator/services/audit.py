@@ -7,10 +7,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from orchestrator.models import AuditEvent
+from orchestrator.services import hot_sql
 
 _AUDIT_TABLE = cast(Table, AuditEvent.__table__)
 
@@ -58,7 +59,7 @@ def record_events(session: Session, instance: ChainHead | None, events: list[Eve
         rows.append({"instance_id": instance_id, "event_type": event_type, "actor": actor, "at": at,
                      "payload": payload, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(insert(_AUDIT_TABLE), rows)
+    hot_sql.insert_rows(session, _AUDIT_TABLE, rows)  # on the hot path: may be batched with the step
     if instance is not None:
         instance.audit_head = prev
 

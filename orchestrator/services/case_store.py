@@ -1,7 +1,8 @@
 """The case row on the hot path, in SQLAlchemy Core: lock, insert, and a version-checked update.
 
 Every step of a case reads and writes this one row; the ORM's unit of work costs more here than
-the database does, so the hot path uses plain statements on the mapped table.
+the database does, so the hot path uses plain statements on the mapped table, compiled once and
+run on the raw cursor (`hot_sql`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.errors import ConflictError
 from orchestrator.models import ProcessInstance
+from orchestrator.services import hot_sql
 
 _TABLE: Table = ProcessInstance.__table__  # type: ignore[assignment]
 
@@ -49,11 +51,16 @@ def _from_row(row: Any) -> CaseRecord:
     return CaseRecord(**{name: getattr(row, name) for name in _COLUMNS}, persisted=True)
 
 
+def _from_values(values: tuple[Any, ...]) -> CaseRecord:
+    return CaseRecord(**dict(zip(_COLUMNS, values, strict=True)), persisted=True)
+
+
 # Built once: the hot path runs these on every step, so no statement is constructed per call.
-_LOCK_BY_ID = select(_TABLE).where(_TABLE.c.id == bindparam("row_id")).with_for_update()
-_LOCK_BY_OWNER: dict[str, Any] = {}
-_INSERT = insert(_TABLE)
-_UPDATE = (
+_SELECTED = [_TABLE.c[name] for name in _COLUMNS]
+_LOCK_BY_ID = hot_sql.HotStatement(select(*_SELECTED).where(_TABLE.c.id == bindparam("row_id")).with_for_update())
+_LOCK_BY_OWNER: dict[str, hot_sql.HotStatement] = {}
+_INSERT = hot_sql.HotStatement(insert(_TABLE).values({name: bindparam(name) for name in _COLUMNS}))
+_UPDATE = hot_sql.HotStatement(
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("case_id"), _TABLE.c.version == bindparam("read_version"))
     .values({name: bindparam(f"new_{name}") for name in (*_MUTABLE, "version")})
@@ -62,31 +69,50 @@ _UPDATE = (
 
 def lock(session: Session, instance_id: str) -> CaseRecord | None:
     """Read and lock a case row (SELECT … FOR UPDATE; SQLite holds its write lock already)."""
-    row = session.execute(_LOCK_BY_ID, {"row_id": instance_id}).first()
-    return _from_row(row) if row is not None else None
+    values = hot_sql.fetch_one(session, _LOCK_BY_ID, {"row_id": instance_id})
+    return _from_values(values) if values is not None else None
 
 
 def lock_owner_of(session: Session, table: Table, row_id: str) -> CaseRecord | None:
     """Find and lock the case that owns a projection row (a task, a job, a timer) in one statement."""
     statement = _LOCK_BY_OWNER.get(table.name)
     if statement is None:
-        statement = (select(_TABLE).join(table, table.c.instance_id == _TABLE.c.id)
-                     .where(table.c.id == bindparam("row_id")).with_for_update(of=_TABLE))
+        statement = hot_sql.HotStatement(
+            select(*_SELECTED).join(table, table.c.instance_id == _TABLE.c.id)
+            .where(table.c.id == bindparam("row_id")).with_for_update(of=_TABLE))
         _LOCK_BY_OWNER[table.name] = statement
-    row = session.execute(statement, {"row_id": row_id}).first()
-    return _from_row(row) if row is not None else None
+    values = hot_sql.fetch_one(session, statement, {"row_id": row_id})
+    return _from_values(values) if values is not None else None
+
+
+class PendingSave:
+    """A case write whose outcome is known once its batch has been sent (see `hot_sql.batched`)."""
+
+    def __init__(self, record: CaseRecord, cursor: Any) -> None:
+        self.record = record
+        self.cursor = cursor
+
+    def check(self) -> None:
+        """Raise if the version-checked update found no row: someone else wrote the case meanwhile."""
+        if self.cursor is not None and self.cursor.rowcount != 1:
+            self.record.version -= 1
+            raise ConflictError("办件已被他人修改，请重试", "The case was changed concurrently; retry",
+                                code="instance.concurrent_update")
+
+
+def save_later(session: Session, record: CaseRecord) -> PendingSave:
+    """Queue the insert or version-checked update of a case; call `check()` after the batch is sent."""
+    if not record.persisted:
+        hot_sql.execute(session, _INSERT, {name: getattr(record, name) for name in _COLUMNS})
+        record.persisted = True
+        return PendingSave(record, None)
+    params = {f"new_{name}": getattr(record, name) for name in _MUTABLE}
+    params.update(case_id=record.id, read_version=record.version, new_version=record.version + 1)
+    cursor = hot_sql.execute(session, _UPDATE, params)
+    record.version += 1
+    return PendingSave(record, cursor)
 
 
 def save(session: Session, record: CaseRecord) -> None:
     """Insert a new case, or update it only if nobody else wrote it since it was read."""
-    if not record.persisted:
-        session.execute(_INSERT, [{name: getattr(record, name) for name in _COLUMNS}])
-        record.persisted = True
-        return
-    params = {f"new_{name}": getattr(record, name) for name in _MUTABLE}
-    params.update(case_id=record.id, read_version=record.version, new_version=record.version + 1)
-    result = session.execute(_UPDATE, params)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise ConflictError("办件已被他人修改，请重试", "The case was changed concurrently; retry",
-                            code="instance.concurrent_update")
-    record.version += 1
+    save_later(session, record).check()

@@ -178,6 +178,14 @@ def _limits(properties: dict[str, Any]) -> dict[str, int]:
     return limits
 
 
+def has_limits(properties: dict[str, Any]) -> bool:
+    """Whether cases of a definition with these process properties get clocks (`start_clocks` reads them).
+
+    A case without clocks skips the clock look-ups on its hot path.
+    """
+    return bool(_limits(properties))
+
+
 def start_clocks(session: Session, instance: CaseRecord, actor: str | None, now: datetime | None = None,
                  policy: WarnPolicy | None = None) -> list[CaseClock]:
     """Start the case's clocks from its bundle's limits (called by `cases.start_case` after the row is saved)."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from orchestrator.engine.parsing import CompiledProcess, compile_deployment
 from orchestrator.engine.serializer import spec_from_dict, spec_to_dict
@@ -45,9 +45,10 @@ def _checksum(process: CompiledProcess, content: bytes) -> str:
 
 
 def latest_definition(session: Session, key: str) -> ProcessDefinition | None:
+    """The latest version of a key; its compiled spec is loaded only when read (the cache has it mostly)."""
     return session.scalars(
         select(ProcessDefinition).where(ProcessDefinition.key == key)
-        .order_by(ProcessDefinition.version.desc()).limit(1)
+        .order_by(ProcessDefinition.version.desc()).limit(1).options(defer(ProcessDefinition.spec_json))
     ).first()
 
 
@@ -215,6 +216,7 @@ class LoadedDefinition:
     key: str
     spec: Any
     subprocess_specs: dict[str, Any]
+    properties: dict[str, Any] = field(default_factory=dict)  # the process-level camunda:properties
 
 
 class DefinitionCache:
@@ -228,7 +230,8 @@ class DefinitionCache:
         loaded = self._loaded.get(definition.id)
         if loaded is None:
             spec, subprocess_specs = spec_from_dict(json.loads(definition.spec_json))
-            loaded = LoadedDefinition(definition.id, definition.key, spec, subprocess_specs)
+            loaded = LoadedDefinition(definition.id, definition.key, spec, subprocess_specs,
+                                      dict(definition.properties or {}))
             with self._lock:
                 self._loaded[definition.id] = loaded
         return loaded

@@ -1,11 +1,15 @@
-"""Write the projections (human tasks, jobs, timers, message subscriptions, history) from engine changes."""
+"""Write the projections (human tasks, jobs, timers, message subscriptions, history) from engine changes.
+
+`apply_changes` is on the hot path: its statements go through `hot_sql` (compiled once, raw cursor,
+batched with the rest of the step on PostgreSQL), so it must not read what it writes.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
 
-from sqlalchemy import Table, bindparam, delete, insert, update
+from sqlalchemy import Table, bindparam, delete, update
 from sqlalchemy.orm import Session
 
 from orchestrator.engine.runtime import Changes
@@ -17,6 +21,7 @@ from orchestrator.models import (
     MessageSubscription,
     Timer,
 )
+from orchestrator.services import hot_sql
 from orchestrator.services.audit import EventSpec
 from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.definitions import LoadedDefinition
@@ -26,12 +31,18 @@ def _t(model: type) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
-_END_TASK = (update(_t(HumanTask)).where(_t(HumanTask).c.id == bindparam("row_id"))
-             .values(state=bindparam("new_state"), ended_at=bindparam("at"), completed_by=bindparam("by")))
-_END_JOB = (update(_t(Job)).where(_t(Job).c.id == bindparam("row_id"))
-            .values(state=bindparam("new_state"), ended_at=bindparam("at"), lock_expires_at=None))
-_END_ACTIVITY = (update(_t(ActivityInstance)).where(_t(ActivityInstance).c.id == bindparam("row_id"))
-                 .values(ended_at=bindparam("at"), canceled=bindparam("was_canceled")))
+_END_TASK = hot_sql.HotStatement(
+    update(_t(HumanTask)).where(_t(HumanTask).c.id == bindparam("row_id"))
+    .values(state=bindparam("new_state"), ended_at=bindparam("at"), completed_by=bindparam("by")))
+_END_JOB = hot_sql.HotStatement(
+    update(_t(Job)).where(_t(Job).c.id == bindparam("row_id"))
+    .values(state=bindparam("new_state"), ended_at=bindparam("at"), lock_expires_at=bindparam("no_lock")))
+_END_ACTIVITY = hot_sql.HotStatement(
+    update(_t(ActivityInstance)).where(_t(ActivityInstance).c.id == bindparam("row_id"))
+    .values(ended_at=bindparam("at"), canceled=bindparam("was_canceled")))
+_DELETE_TIMER = hot_sql.HotStatement(delete(_t(Timer)).where(_t(Timer).c.id == bindparam("row_id")))
+_DELETE_MESSAGE = hot_sql.HotStatement(
+    delete(_t(MessageSubscription)).where(_t(MessageSubscription).c.id == bindparam("row_id")))
 
 
 def audit_specs(changes: Changes, actor: str | None) -> list[EventSpec]:
@@ -47,11 +58,11 @@ def audit_specs(changes: Changes, actor: str | None) -> list[EventSpec]:
 
 def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefinition, changes: Changes,
                   actor: str | None, known_timers: set[str]) -> None:
-    """Insert, update and delete projection rows in bulk: a handful of statements per operation."""
+    """Insert, update and delete projection rows in bulk: a handful of statements per operation (hot path)."""
     now = datetime.now(UTC)
     suspended = instance.state == "SUSPENDED"
     if changes.new_user_tasks:
-        session.execute(insert(_t(HumanTask)), [
+        hot_sql.insert_rows(session, _t(HumanTask), [
             {
                 "id": t.id, "instance_id": instance.id, "definition_id": definition.id,
                 "definition_key": definition.key, "business_key": instance.business_key,
@@ -70,15 +81,15 @@ def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefi
             for value in values
         ]
         if candidates:
-            session.execute(insert(_t(HumanTaskCandidate)), candidates)
+            hot_sql.insert_rows(session, _t(HumanTaskCandidate), candidates)
     if changes.ended_user_tasks:
-        session.execute(
-            _END_TASK,
+        hot_sql.executemany(
+            session, _END_TASK,
             [{"row_id": key, "new_state": "CANCELED" if canceled else "COMPLETED", "at": now,
               "by": None if canceled else actor} for key, canceled in changes.ended_user_tasks.items()],
         )
     if changes.new_external_tasks:
-        session.execute(insert(_t(Job)), [
+        hot_sql.insert_rows(session, _t(Job), [
             {
                 "id": j.id, "instance_id": instance.id, "definition_id": definition.id,
                 "definition_key": definition.key, "business_key": instance.business_key,
@@ -90,26 +101,25 @@ def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefi
             for j in changes.new_external_tasks
         ])
     if changes.ended_external_tasks:
-        session.execute(
-            _END_JOB,
-            [{"row_id": key, "new_state": "CANCELED" if canceled else "COMPLETED", "at": now}
+        hot_sql.executemany(
+            session, _END_JOB,
+            [{"row_id": key, "new_state": "CANCELED" if canceled else "COMPLETED", "at": now, "no_lock": None}
              for key, canceled in changes.ended_external_tasks.items()],
         )
     # A cycle timer that moved its due time is deleted and inserted again under the same id.
     removed_timers = changes.timers_removed | (set(changes.timers_added) & known_timers)
     if removed_timers:
-        session.execute(delete(_t(Timer)).where(_t(Timer).c.id.in_(removed_timers)))
+        hot_sql.executemany(session, _DELETE_TIMER, [{"row_id": key} for key in sorted(removed_timers)])
     if changes.timers_added:
-        session.execute(insert(_t(Timer)), [
+        hot_sql.insert_rows(session, _t(Timer), [
             {"id": key, "instance_id": instance.id, "activity_id": activity, "kind": kind, "due_at": due,
              "suspended": suspended}
             for key, (activity, kind, due) in changes.timers_added.items()
         ])
     if changes.messages_removed:
-        table = _t(MessageSubscription)
-        session.execute(delete(table).where(table.c.id.in_(changes.messages_removed)))
+        hot_sql.executemany(session, _DELETE_MESSAGE, [{"row_id": key} for key in sorted(changes.messages_removed)])
     if changes.messages_added:
-        session.execute(insert(_t(MessageSubscription)), [
+        hot_sql.insert_rows(session, _t(MessageSubscription), [
             {"id": key, "instance_id": instance.id, "message_name": name, "activity_id": activity,
              "business_key": instance.business_key}
             for key, (activity, name) in changes.messages_added.items()
@@ -117,15 +127,15 @@ def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefi
     new_rows = [a for a in changes.activities if a.started_at is not None]
     ended_rows = [a for a in changes.activities if a.started_at is None]
     if new_rows:
-        session.execute(insert(_t(ActivityInstance)), [
+        hot_sql.insert_rows(session, _t(ActivityInstance), [
             {"id": a.id, "instance_id": instance.id, "definition_id": definition.id, "activity_id": a.activity_id,
              "activity_name": a.name, "activity_type": a.activity_type, "started_at": a.started_at,
              "ended_at": a.ended_at, "canceled": a.canceled}
             for a in new_rows
         ])
     if ended_rows:
-        session.execute(
-            _END_ACTIVITY,
+        hot_sql.executemany(
+            session, _END_ACTIVITY,
             [{"row_id": a.id, "at": a.ended_at, "was_canceled": a.canceled} for a in ended_rows],
         )
 
