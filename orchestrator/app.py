@@ -25,7 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     workflow_cache.capacity = app.config["WORKFLOW_CACHE_SIZE"]
 
-    from orchestrator.web import calendar, clock, errors, openapi, operations, pages
+    from orchestrator.web import approval, calendar, clock, errors, openapi, operations, pages
     from orchestrator.web.engine_rest import blueprint as engine_rest
 
     errors.register(app)
@@ -35,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(calendar.blueprint)
     app.register_blueprint(clock.blueprint)
     app.register_blueprint(operations.blueprint)
+    app.register_blueprint(approval.blueprint)
     _load_calendar(app)
 
     if not app.config["BROKER_URL"].startswith("memory://"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.engine import countersign
 from orchestrator.engine.bpmn_xml import (
     CAMUNDA,
     CAMUNDA_NS,
@@ -100,6 +101,11 @@ class DialectChecker:
         if name in ("in", "out"):
             self.check_variable_mapping(el, name)
             return
+        if name == "property" and el.get("name") == countersign.RULE_PROPERTY:
+            try:
+                countersign.parse_rule(el.get("value"), "")
+            except DiagramError as exc:
+                raise refusal(self.filename, el, exc.message_zh, exc.message_en, code=exc.code) from None
         if name not in HARMLESS_CAMUNDA_ELEMENTS:
             raise self.refuse(
                 el,

@@ -1,5 +1,6 @@
 """SQLAlchemy 2 typed models; importing this package registers every table on `Base.metadata`."""
 
+from orchestrator.models.approval import ApprovalOpinion, CarbonCopy, TaskProxy
 from orchestrator.models.calendar import CalendarDay, CalendarYear
 from orchestrator.models.clock import CaseClock, ClockExtension, ClockPause
 from orchestrator.models.definitions import Deployment, DeploymentResource, ProcessDefinition
@@ -17,9 +18,11 @@ from orchestrator.models.instances import (
 
 __all__ = [
     "ActivityInstance",
+    "ApprovalOpinion",
     "AuditEvent",
     "CalendarDay",
     "CalendarYear",
+    "CarbonCopy",
     "CaseClock",
     "ClockExtension",
     "ClockPause",
@@ -32,5 +35,6 @@ __all__ = [
     "MessageSubscription",
     "ProcessDefinition",
     "ProcessInstance",
+    "TaskProxy",
     "Timer",
 ]

@@ -1,5 +1,7 @@
 """bpmn/restaurant-opening.bpmn (餐饮店开办一件事): the happy path and the joint-inspection rejection paths.
 
+The fire branch has three steps: document review → site check → decision (``task_fire_safety``).
+
 The joint inspection is a parallel multi-instance over the inspecting departments that ends at the
 first rejection (``${inspection_rejected == true}``): a rejection must reach rectification, never
 delivery, and the departments that had not inspected yet are cancelled.
@@ -36,10 +38,22 @@ def opened(client: FlaskClient, sessions: Sessions, run_in_tx: Any) -> Case:
     case = Case.start(client, sessions, "restaurant_opening", {"inspection_departments": DEPARTMENTS})
     assert case.ready() == ["task_intake"]
     case.complete("task_intake", INTAKE)
-    assert case.ready() == [f"task_{item}" for item in MANDATORY]
+    assert case.ready() == sorted(["task_fire_document_review", *(f"task_{item}" for item in MANDATORY[1:])])
+    review_fire_safety(case)
     for item in MANDATORY:
         case.complete(f"task_{item}", {f"{item}_decision": "approve", f"{item}_opinion": "准予"})
     return case
+
+
+FIRE_DOCUMENT_REVIEW = {"fire_document_review_result": "complete", "fire_document_review_opinion": "材料齐全"}
+FIRE_SITE_CHECK = {"fire_site_check_date": "2026-11-30", "fire_site_check_inspector": "消防监督员 李明",
+                   "fire_site_check_findings": "疏散通道畅通，灭火器配置符合要求"}
+
+
+def review_fire_safety(case: Case) -> None:
+    """The fire branch before its decision: document review, then the site check."""
+    case.complete("task_fire_document_review", FIRE_DOCUMENT_REVIEW)
+    case.complete("task_fire_site_check", FIRE_SITE_CHECK)
 
 
 def inspect(case: Case, department: str, rejected: bool) -> None:

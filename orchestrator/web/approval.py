@@ -1,0 +1,202 @@
+"""/api approval operations: send back, retract, transfer, signers, decide, opinions, carbon copies, proxies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, jsonify, request
+
+from orchestrator.errors import InvalidRequestError
+from orchestrator.services import approval_decisions, approval_ops, approval_records
+from orchestrator.web.request_args import actor, body_str, json_body
+from orchestrator.web.session import unit_of_work
+
+blueprint = Blueprint("approval", __name__, url_prefix="/api")
+
+F = TypeVar("F", bound=Callable[..., Any])
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_JSON = {"application/json": {"schema": {"type": "object"}}}
+_ERRORS = {
+    "400": {"description": "请求参数错误（field 指明字段）", "content": _PROBLEM},
+    "403": {"description": "无权办理（只有办理人 / 部门负责人可以）", "content": _PROBLEM},
+    "404": {"description": "任务或办件不存在", "content": _PROBLEM},
+    "409": {"description": "任务状态不允许该操作", "content": _PROBLEM},
+}
+
+
+def _doc(summary_ok: str, body: dict[str, Any] | None = None, **details: Any) -> Callable[[F], F]:
+    responses = {"200": {"description": summary_ok, "content": _JSON}, **_ERRORS}
+    if body is not None:
+        details["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+
+    def mark(view: F) -> F:
+        view.openapi_details = {"responses": responses, **details}  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def _object(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+_STR = {"type": "string"}
+_REASON = {"type": "string", "maxLength": 2000, "description": "理由（必填）"}
+
+
+@blueprint.get("/tasks/<task_id>/send-back-targets")
+@_doc("可退回的环节：本分支内（across_split=false）与并联分支开始之前（需预览确认）")
+def send_back_targets(task_id: str) -> Response:
+    """可退回的环节（最近的在前）"""
+    with unit_of_work() as session:
+        return jsonify(approval_ops.send_back_targets(session, task_id, actor()))
+
+
+@blueprint.post("/tasks/<task_id>/send-back/preview")
+@_doc("退回将撤销的任务、定时器与外部任务（不做任何修改）", _object(["target"], target=_STR))
+def send_back_preview(task_id: str) -> Response:
+    """预览退回：列出将被撤销的办理"""
+    body = json_body(required=True)
+    target = _required(body, "target", 255)
+    with unit_of_work() as session:
+        return jsonify(approval_ops.send_back_preview(session, task_id, target, actor()))
+
+
+@blueprint.post("/tasks/<task_id>/send-back")
+@_doc("已退回：目标环节的新任务及其办理人", _object(
+    ["target", "reason"], target=_STR, reason=_REASON,
+    across_split={"type": "boolean", "description": "确认退回到并联分支开始之前（撤销所有分支）"}))
+def send_back(task_id: str) -> Response:
+    """退回到之前的环节（必须填写理由）"""
+    body = json_body(required=True)
+    target = _required(body, "target", 255)
+    across = body.get("across_split", False)
+    if not isinstance(across, bool):
+        raise InvalidRequestError("across_split 必须是布尔值", "across_split must be a boolean", field="across_split")
+    reason = body_str(body, "reason", 2000)
+    with unit_of_work() as session:
+        return jsonify(approval_ops.send_back(session, task_id, target, reason, actor(), across_split=across))
+
+
+@blueprint.post("/tasks/<task_id>/retract")
+@_doc("已撤回：本环节的新任务（仍由本人办理）", _object([], reason=_REASON))
+def retract(task_id: str) -> Response:
+    """撤回本人已办理的环节（下一环节尚未签收或办理）"""
+    body = json_body()
+    reason = body_str(body, "reason", 2000)
+    with unit_of_work() as session:
+        return jsonify(approval_ops.retract(session, task_id, reason, actor()))
+
+
+@blueprint.post("/tasks/<task_id>/transfer")
+@_doc("已转办", _object(["to", "reason"], to={"type": "string", "description": "接收人用户名"}, reason=_REASON))
+def transfer(task_id: str) -> Response:
+    """转办：任务永久交给他人办理"""
+    body = json_body(required=True)
+    to = body_str(body, "to", 128)
+    reason = body_str(body, "reason", 2000)
+    with unit_of_work() as session:
+        return jsonify(approval_ops.transfer(session, task_id, to, reason, actor()))
+
+
+@blueprint.get("/tasks/<task_id>/signers")
+@_doc("会签人及其签署状态、计数")
+def signers(task_id: str) -> Response:
+    """会签环节的会签人"""
+    with unit_of_work() as session:
+        return jsonify(approval_ops.list_signers(session, task_id))
+
+
+@blueprint.post("/tasks/<task_id>/signers")
+@_doc("已加签", _object(["signer", "position", "reason"], signer=_STR, reason=_REASON, position={
+    "type": "string", "enum": list(approval_ops.POSITIONS),
+    "description": "before 前加签 / after 后加签（串行会签）；parallel 并行加签（并行会签）"}))
+def add_signer(task_id: str) -> Response:
+    """加签（部门负责人）"""
+    body = json_body(required=True)
+    signer, position = body_str(body, "signer", 128), body_str(body, "position", 16)
+    reason = body_str(body, "reason", 2000)
+    with unit_of_work() as session:
+        return jsonify(approval_ops.change_signers(session, task_id, signer, reason, actor(), add=True,
+                                                   position=position))
+
+
+@blueprint.post("/tasks/<task_id>/signers/remove")
+@_doc("已减签：该会签人的待办任务撤销，并重新判断会签结果", _object(["signer", "reason"], signer=_STR, reason=_REASON))
+def remove_signer(task_id: str) -> Response:
+    """减签（部门负责人）"""
+    body = json_body(required=True)
+    signer, reason = body_str(body, "signer", 128), body_str(body, "reason", 2000)
+    with unit_of_work() as session:
+        return jsonify(approval_ops.change_signers(session, task_id, signer, reason, actor(), add=False))
+
+
+@blueprint.post("/tasks/<task_id>/decide")
+@_doc("已审批：意见已记入办件的正式记录", _object(
+    ["decision"], decision={"type": "string", "description": "approve 准予 / reject 不予 / correct 补正（按环节配置）"},
+    opinion={"type": "string", "maxLength": 2000, "description": "审批意见（不填则用 phrase）"},
+    phrase={"type": "integer", "description": "常用意见序号（GET opinion-phrases）"},
+    signature={"type": "object", "properties": {"type": {"type": "string", "enum": ["image/png", "image/jpeg"]},
+                                                 "data": {"type": "string", "description": "Base64"}}},
+    variables={"type": "object", "description": "表单其他字段（普通 JSON 值）"}))
+def decide(task_id: str) -> Response:
+    """审批：决定、意见（可选常用意见）与签名"""
+    body = json_body(required=True)
+    decision = body_str(body, "decision", 32)
+    opinion = body_str(body, "opinion", 2000)
+    variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        raise InvalidRequestError("variables 必须是 JSON 对象", "variables must be an object", field="variables")
+    signature = approval_records.decode_signature(body.get("signature"))
+    phrase = body.get("phrase")
+    if phrase is not None and (isinstance(phrase, bool) or not isinstance(phrase, int)):
+        raise InvalidRequestError("phrase 必须是常用意见的序号", "phrase must be an integer index", field="phrase")
+    with unit_of_work() as session:
+        if phrase is not None and not opinion:
+            phrases = approval_records.phrases_for(approval_records.open_task(session, task_id))
+            if not 0 <= phrase < len(phrases):
+                raise InvalidRequestError("没有该常用意见", "phrase is out of range", field="phrase")
+            opinion = phrases[phrase]
+        return jsonify(approval_decisions.decide(session, task_id, decision, opinion, signature, variables, actor()))
+
+
+@blueprint.get("/cases/<instance_id>/opinions")
+@_doc("审批意见（按环节与部门，依办理先后）")
+def case_opinions(instance_id: str) -> Response:
+    """办件的审批意见（正式记录）"""
+    with unit_of_work() as session:
+        return jsonify(approval_records.opinions(session, instance_id))
+
+
+@blueprint.get("/opinions/<int:opinion_id>/signature")
+@_doc("签名图片")
+def opinion_signature(opinion_id: int) -> Response:
+    """审批意见的签名图片"""
+    with unit_of_work() as session:
+        kind, data = approval_records.signature(session, opinion_id)
+    return Response(data, mimetype=kind)
+
+
+@blueprint.get("/tasks/<task_id>/opinion-phrases")
+@_doc("本环节的常用审批意见")
+def opinion_phrases(task_id: str) -> Response:
+    """常用审批意见（流程图属性 opinion.phrases，以 | 分隔）"""
+    with unit_of_work() as session:
+        return jsonify({"phrases": approval_records.phrases_for(approval_records.open_task(session, task_id))})
+
+
+def _required(body: dict[str, Any], name: str, max_len: int) -> str:
+    value = body_str(body, name, max_len)
+    if value is None or not value.strip():
+        raise InvalidRequestError(f"{name} 不能为空", f"{name} is required", field=name)
+    return value.strip()
+
+
+def _query_flag(name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() not in ("true", "false"):
+        raise InvalidRequestError(f"参数 {name} 应为 true 或 false", f"{name} must be true or false", field=name)
+    return raw.lower() == "true"
