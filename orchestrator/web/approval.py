@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from orchestrator.errors import InvalidRequestError
 from orchestrator.services import approval_decisions, approval_ops, approval_records
+from orchestrator.web.apidoc import doc
 from orchestrator.web.request_args import actor, body_str, json_body
 from orchestrator.web.session import unit_of_work
 
@@ -26,15 +27,10 @@ _ERRORS = {
 
 
 def _doc(summary_ok: str, body: dict[str, Any] | None = None, **details: Any) -> Callable[[F], F]:
-    responses = {"200": {"description": summary_ok, "content": _JSON}, **_ERRORS}
+    """OpenAPI details: the 200 answer, the usual problems, and the JSON body when there is one."""
     if body is not None:
         details["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-
-    def mark(view: F) -> F:
-        view.openapi_details = {"responses": responses, **details}  # type: ignore[attr-defined]
-        return view
-
-    return mark
+    return doc(responses={"200": {"description": summary_ok, "content": _JSON}, **_ERRORS}, **details)
 
 
 def _object(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
