@@ -17,7 +17,8 @@ BEAT_ENTRY: dict[str, Any] = {"task": "lianban.clock.scan",
                               "schedule": float(os.environ.get("LIANBAN_CLOCK_SCAN_INTERVAL_S", "60.0"))}
 
 
-@shared_task(name="lianban.clock.scan", acks_late=True, time_limit=120)  # type: ignore[untyped-decorator]
+@shared_task(name="lianban.clock.scan", acks_late=True,  # type: ignore[untyped-decorator]
+             time_limit=120, soft_time_limit=100)
 def scan_clocks() -> int:
     """Scan the statutory clocks for warning (预警) and overdue (超期) transitions; never approves anything."""
     from orchestrator.services import clock

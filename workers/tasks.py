@@ -8,7 +8,8 @@ from celery import shared_task
 from flask import current_app
 
 
-@shared_task(name="lianban.timers.fire_due", acks_late=True, time_limit=120)  # type: ignore[untyped-decorator]
+@shared_task(name="lianban.timers.fire_due", acks_late=True,  # type: ignore[untyped-decorator]
+             time_limit=120, soft_time_limit=100)
 def fire_due_timers() -> int:
     """Fire every timer that is due; each fires under its case's lock, exactly once."""
     from orchestrator.scheduler import fire_due_timers as fire
@@ -16,7 +17,8 @@ def fire_due_timers() -> int:
     return fire(current_app.extensions["lianban.sessions"], datetime.now(UTC))
 
 
-@shared_task(name="lianban.jobs.run", acks_late=True, time_limit=600)  # type: ignore[untyped-decorator]
+@shared_task(name="lianban.jobs.run", acks_late=True,  # type: ignore[untyped-decorator]
+             time_limit=600, soft_time_limit=540)
 def run_job(job_id: str) -> str:
     """Run one connector job: claim it, call the department, record the outcome (see connector_jobs)."""
     from orchestrator.services import connector_jobs
@@ -24,7 +26,8 @@ def run_job(job_id: str) -> str:
     return connector_jobs.run_job(current_app.extensions["lianban.sessions"], job_id)
 
 
-@shared_task(name="lianban.jobs.sweep", acks_late=True, time_limit=120)  # type: ignore[untyped-decorator]
+@shared_task(name="lianban.jobs.sweep", acks_late=True,  # type: ignore[untyped-decorator]
+             time_limit=120, soft_time_limit=100)
 def sweep_jobs() -> int:
     """Re-publish connector jobs that were never picked up, waited out their back-off, or lost their worker."""
     from orchestrator.services import connector_jobs

@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from orchestrator.models import Job, ProcessInstance
 from orchestrator.services import cases
 from orchestrator.services.definitions import deploy
 from tests.fake_department import FakeDepartment, write_connectors
+from tests.worker.processes import celery, count, stop, wait_for
 from workers.celery_app import celery_init_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,30 +37,6 @@ def slow_samr() -> Iterator[FakeDepartment]:
     department = FakeDepartment("市场监管", latency_s=2.0).start()  # replies 2 s after applying the effect
     yield department
     department.stop()
-
-
-def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.worker", "worker", "--pool=threads", "--concurrency=4",
-         "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-
-
-def _wait(condition: Callable[[], bool], timeout_s: float, what: str, tick: Callable[[], None] | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if tick is not None:
-            tick()
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _count(sessions: sessionmaker[Session], query: Any) -> int:
-    with transaction(sessions) as session:
-        return int(session.scalar(query) or 0)
 
 
 def test_a_worker_killed_mid_call_loses_nothing_and_the_department_acts_once(
@@ -79,7 +55,7 @@ def test_a_worker_killed_mid_call_loses_nothing_and_the_department_acts_once(
     client = celery_init_app(app)  # this process publishes `lianban.jobs.run` after each commit
 
     run_in_tx(deploy, {DIAGRAM.name: DIAGRAM.read_bytes()})
-    first = _worker(env)
+    first = celery("worker", env, "--pool=threads", "--concurrency=4")
     second: subprocess.Popen[bytes] | None = None
     try:
         with app.app_context():
@@ -88,13 +64,13 @@ def test_a_worker_killed_mid_call_loses_nothing_and_the_department_acts_once(
                 for n in range(CASES)]
         locked = select(func.count()).select_from(Job).where(Job.state == "LOCKED")
         # The worker is inside the calls: the department has applied effects and is still replying.
-        _wait(lambda: len(slow_samr.effects) >= 2 and _count(sessions, locked) >= 2, 45, "the worker to hold jobs")
+        wait_for(lambda: len(slow_samr.effects) >= 2 and count(sessions, locked) >= 2, 45, "the worker to hold jobs")
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
-        held = _count(sessions, locked)
+        held = count(sessions, locked)
         assert held >= 2, "the killed worker held no jobs"
 
-        second = _worker(env)
+        second = celery("worker", env, "--pool=threads", "--concurrency=4")
         done = select(func.count()).select_from(ProcessInstance).where(ProcessInstance.id.in_(ids),
                                                                        ProcessInstance.state == "COMPLETED")
         # Celery beat's part, played by the test: sweep every tick (expired locks, never-delivered jobs).
@@ -105,7 +81,7 @@ def test_a_worker_killed_mid_call_loses_nothing_and_the_department_acts_once(
                 client.send_task("lianban.jobs.sweep")
                 last_sweep[0] = time.monotonic()
 
-        _wait(lambda: _count(sessions, done) == CASES, 60, "every case to reach its end", tick=sweep)
+        wait_for(lambda: count(sessions, done) == CASES, 60, "every case to reach its end", tick=sweep)
 
         with transaction(sessions) as session:
             jobs = list(session.scalars(select(Job).where(Job.instance_id.in_(ids))))
@@ -120,11 +96,5 @@ def test_a_worker_killed_mid_call_loses_nothing_and_the_department_acts_once(
         repeated = [key for key in keys if called.count(key) > 1]
         assert len(repeated) >= held, "the jobs of the killed worker were not run again with their key"
     finally:
-        for worker in (first, second):
-            if worker is not None and worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-                try:
-                    worker.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(worker.pid, signal.SIGKILL)
-                    worker.wait(timeout=10)
+        stop(first)
+        stop(second)
