@@ -154,6 +154,15 @@ class CaseRuntime:
         except (ValueError, SpiffWorkflowException, KeyError):
             return None
 
+    def mark_task(self, task_id: str, mark: str) -> None:
+        """Remember a fact about one task in the case state (e.g. that a clerk does it by hand)."""
+        self._require(task_id).internal_data[mark] = True
+
+    def is_marked(self, task_id: str, mark: str) -> bool | None:
+        """Whether the task carries the mark; None when the task is no longer in the case state."""
+        task = self.get_task(task_id)
+        return None if task is None else bool(task.internal_data.get(mark))
+
     def activity_of(self, task_id: str) -> str | None:
         task = self.get_task(task_id)
         return getattr(task.task_spec, "bpmn_id", None) if task is not None else None

@@ -140,10 +140,11 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
     after = case.runtime.snapshot()
     changes = diff_snapshots(case.runtime, case.before, after, case.since)
     instance = case.instance
+    manual = manual_entry.entries_for(changes.new_external_tasks)  # 二次录入 topics become clerks' tasks
+    ended_manual = manual_entry.mark(case.runtime, manual, changes.ended_external_tasks)
     instance.engine_state = case.runtime.dump()
     instance.variables = _jsonable(case.runtime.variables())
     case.events.extend(audit_specs(changes, actor))
-    manual = manual_entry.entries_for(changes.new_external_tasks)  # 二次录入 topics become clerks' tasks
     case.events.extend(manual_entry.audit_specs(manual, actor))
     if case.runtime.is_completed and instance.state == ACTIVE:
         instance.state = COMPLETED
@@ -162,7 +163,7 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
         apply_changes(session, instance, case.definition, changes, actor, set(case.before.timers))
     pending.check()
     manual_entry.open_tasks(session, instance, case.definition, manual)
-    manual_entry.close_tasks(session, changes.ended_external_tasks, actor)
+    manual_entry.close_tasks(session, ended_manual, actor)
     publish_after_commit(session, changes.new_external_tasks)
     if instance.state == ACTIVE:
         workflow_cache.put_after_commit(session, instance.id, instance.version, case.runtime)

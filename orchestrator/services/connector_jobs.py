@@ -89,20 +89,18 @@ def claim(session: Session, job_id: str, connector: Connector, worker: str, now:
     if case is None or case.state != ACTIVE:
         return None
     expires = now + timedelta(seconds=connector.timeout_s + connector.lock_margin_s)
-    result = session.execute(
+    row = session.execute(
         update(Job).where(Job.id == job_id, Job.topic == connector.topic, external_tasks._fetchable(now))
         .values(state=external_tasks.LOCKED, worker_id=worker, lock_expires_at=expires, attempts=Job.attempts + 1)
+        .returning(Job.idempotency_key, Job.retries)
         .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    ).first()
+    if row is None:
         return None
-    job = session.get(Job, job_id, populate_existing=True)
-    assert job is not None
-    record_event(session, case, "job.locked", worker, {"job_id": job_id, "topic": job.topic, "connector": True,
-                                                       "lock_expires_at": expires.isoformat()})
+    record_event(session, case, "job.locked", worker, {"job_id": job_id, "topic": connector.topic,
+                                                       "connector": True, "lock_expires_at": expires.isoformat()})
     case_store.save(session, case)
-    return Claimed(job_id, job.instance_id, job.topic, job.idempotency_key, job.retries, worker,
-                   dict(case.variables))
+    return Claimed(job_id, case.id, connector.topic, row.idempotency_key, row.retries, worker, dict(case.variables))
 
 
 def call_department(connector: Connector, claimed: Claimed) -> Outcome:
@@ -174,10 +172,9 @@ def run_job(factory: sessionmaker[Session], job_id: str) -> str:
     """Claim, call, record. Returns skipped | completed | bpmn_error | failed | incident | lost."""
     with transaction(factory) as session:
         topic = session.scalar(select(Job.topic).where(Job.id == job_id))
-    connector = connector_for(topic) if topic is not None else None
-    if connector is None:
-        return "skipped"  # gone, or a pull-only topic
-    with transaction(factory) as session:
+        connector = connector_for(topic) if topic is not None else None
+        if connector is None:
+            return "skipped"  # gone, or a pull-only topic
         claimed = claim(session, job_id, connector, worker_id(), _now())
     if claimed is None:
         return "skipped"  # done, taken by another worker, waiting out a back-off, or its case is not active

@@ -26,7 +26,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from orchestrator import workcalendar
-from orchestrator.engine.runtime import ExternalTaskInfo
+from orchestrator.engine.runtime import CaseRuntime, ExternalTaskInfo
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import HumanTask, HumanTaskCandidate, Job, ProcessInstance
 from orchestrator.services.audit import EventSpec
@@ -115,6 +115,17 @@ def open_tasks(session: Session, instance: CaseRecord, definition: LoadedDefinit
     ])
     session.execute(insert(HumanTaskCandidate),
                     [{"task_id": e.job.id, "kind": "group", "value": e.topic.department} for e in entries])
+
+
+def mark(runtime: CaseRuntime, entries: Sequence[NewEntry], ended_jobs: Mapping[str, bool]) -> dict[str, bool]:
+    """Mark the new manual jobs in the case state; return the ended jobs that were manual (or may have been).
+
+    The mark saves a statement on every other step: only a step that ends a manual job touches the task rows.
+    """
+    for entry in entries:
+        runtime.mark_task(entry.job.id, PROPERTY)
+    return {job_id: canceled for job_id, canceled in ended_jobs.items()
+            if runtime.is_marked(job_id, PROPERTY) is not False}
 
 
 def close_tasks(session: Session, ended_jobs: Mapping[str, bool], actor: str | None) -> None:
@@ -264,4 +275,4 @@ def describe(session: Session, task_id: str) -> dict[str, Any]:
 
 
 __all__ = ["FORM_KEY", "MANUAL", "ManualEntryInvalidError", "NewEntry", "audit_specs", "close_tasks", "describe",
-           "entries_for", "open_tasks", "validated_result"]
+           "entries_for", "mark", "open_tasks", "validated_result"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +179,47 @@ def test_an_invalid_manual_topic_is_refused_naming_the_field(change: dict[str, A
     with pytest.raises(ConnectorConfigError) as raised:
         parse_connector_file(Path("c.json"), json.dumps({"connectors": {"t": raw}}, ensure_ascii=False))
     assert raised.value.field == field and "c.json" in raised.value.message_zh
+
+
+TIMED_ENTRY = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="timed_entry" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="issue" />
+    <bpmn:serviceTask id="issue" name="核发营业执照" camunda:type="external" camunda:topic="samr.issue_licence" />
+    <bpmn:boundaryEvent id="too_late" attachedToRef="issue">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>PT1S</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="issue" targetRef="end" />
+    <bpmn:endEvent id="end" />
+    <bpmn:sequenceFlow id="f3" sourceRef="too_late" targetRef="escalate" />
+    <bpmn:userTask id="escalate" name="督办" />
+    <bpmn:sequenceFlow id="f4" sourceRef="escalate" targetRef="end_late" />
+    <bpmn:endEvent id="end_late" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_boundary_event_that_interrupts_the_step_cancels_its_manual_entry_task(
+    client: FlaskClient, sessions: sessionmaker[Session], manual_connectors: Path,
+) -> None:
+    from orchestrator.scheduler import fire_due_timers
+    from tests.helpers import deploy
+
+    deploy(client, {"timed.bpmn": TIMED_ENTRY.encode()})
+    instance = start(client, "timed_entry", {"company_name": "西宁超时有限公司"})
+    [entry] = client.get("/engine-rest/task", query_string={"candidateGroup": "samr"}).get_json()
+    time.sleep(1.1)  # the boundary timer is due
+    assert fire_due_timers(sessions, datetime.now(UTC)) == 1
+    with transaction(sessions) as session:
+        task = session.get(HumanTask, entry["id"])
+        job = session.get(Job, entry["id"])
+        assert task is not None and task.state == "CANCELED" and task.completed_by is None
+        assert job is not None and job.state == "CANCELED"
+    assert [t["taskDefinitionKey"] for t in client.get(
+        "/engine-rest/task", query_string={"processInstanceId": instance["id"]}).get_json()] == ["escalate"]
+    refused = client.post(f"/engine-rest/task/{entry['id']}/complete", json={"variables": typed(
+        {"licence_number": "SAMR-000001", "issued_on": "2026-11-30"})})
+    assert refused.status_code == 409
