@@ -5,6 +5,8 @@ Kept apart so that the accounts framework (roles, departments) decides them in o
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from orchestrator.errors import LianbanError
 from orchestrator.models import HumanTask
 
@@ -43,3 +45,18 @@ def ensure_signed_in(actor: str | None, action_zh: str) -> str:
     if actor is None:
         raise ForbiddenError(f"{action_zh}需要登录", f"Signing in is required to {action_zh}", code="auth.required")
     return actor
+
+
+def groups_of(session: Session, user: str) -> list[str]:
+    """The candidate groups (departments, roles) a user belongs to: where copies to a department arrive."""
+    return []
+
+
+def is_administrator(session: Session, user: str) -> bool:
+    return False
+
+
+def ensure_may_set_proxy(session: Session, actor: str, principal: str) -> None:
+    """A person sets their own proxy; for someone else it takes an administrator or a department head."""
+    if principal != actor and not is_administrator(session, actor):
+        raise ForbiddenError("只能为本人设置代理", "Only an administrator sets a proxy for someone else")

@@ -22,7 +22,7 @@ from orchestrator.engine.runtime import STATE_FORMAT, CaseRuntime, Snapshot, dif
 from orchestrator.engine.sandbox import make_script_engine
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
-from orchestrator.services import case_store, clock, hot_sql, manual_entry
+from orchestrator.services import approval_hooks, case_store, clock, hot_sql, manual_entry
 from orchestrator.services.audit import EventSpec, record_event, record_events
 from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.connectors import publish_after_commit
@@ -144,6 +144,8 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
     ended_manual = manual_entry.mark(case.runtime, manual, changes.ended_external_tasks)
     instance.engine_state = case.runtime.dump()
     instance.variables = _jsonable(case.runtime.variables())
+    changes.new_user_tasks = approval_hooks.apply_proxies(session, changes.new_user_tasks, case.events)  # 代理
+    copies = approval_hooks.copies_for(case.runtime, changes, actor, case.events)  # 抄送 drawn on the steps
     case.events.extend(audit_specs(changes, actor))
     case.events.extend(manual_entry.audit_specs(manual, actor))
     if case.runtime.is_completed and instance.state == ACTIVE:
@@ -162,6 +164,7 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
         pending = case_store.save_later(session, instance)
         apply_changes(session, instance, case.definition, changes, actor, set(case.before.timers))
     pending.check()
+    approval_hooks.write_copies(session, instance.id, copies)
     manual_entry.open_tasks(session, instance, case.definition, manual)
     manual_entry.close_tasks(session, ended_manual, actor)
     publish_after_commit(session, changes.new_external_tasks)

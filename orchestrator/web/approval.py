@@ -8,9 +8,16 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, jsonify, request
 
 from orchestrator.errors import InvalidRequestError
-from orchestrator.services import approval_decisions, approval_ops, approval_records
+from orchestrator.services import (
+    approval_access,
+    approval_decisions,
+    approval_ops,
+    approval_records,
+    carbon_copies,
+    proxies,
+)
 from orchestrator.web.apidoc import doc
-from orchestrator.web.request_args import actor, body_str, json_body
+from orchestrator.web.request_args import actor, body_str, json_body, query_int
 from orchestrator.web.session import unit_of_work
 
 blueprint = Blueprint("approval", __name__, url_prefix="/api")
@@ -180,6 +187,91 @@ def opinion_phrases(task_id: str) -> Response:
     """常用审批意见（流程图属性 opinion.phrases，以 | 分隔）"""
     with unit_of_work() as session:
         return jsonify({"phrases": approval_records.phrases_for(approval_records.open_task(session, task_id))})
+
+
+@blueprint.post("/cases/<instance_id>/cc")
+@_doc("已抄送", _object(["recipients"], note={"type": "string", "maxLength": 2000}, recipients={
+    "type": "array", "items": _object(["kind", "id"], kind={"type": "string", "enum": ["user", "group"]}, id=_STR)}))
+def copy_case(instance_id: str) -> Response:
+    """抄送办件给人员或部门（只读，不影响流转）"""
+    body = json_body(required=True)
+    recipients = carbon_copies.parse_recipients(body.get("recipients"))
+    note = body_str(body, "note", 2000)
+    who = approval_access.ensure_signed_in(actor(), "抄送")
+    with unit_of_work() as session:
+        return jsonify(carbon_copies.copy_case(session, instance_id, recipients, note, who))
+
+
+@blueprint.get("/cases/<instance_id>/cc")
+@_doc("办件的抄送记录及阅读状态")
+def case_copies(instance_id: str) -> Response:
+    """办件的抄送记录"""
+    with unit_of_work() as session:
+        return jsonify(carbon_copies.copies_of_case(session, instance_id))
+
+
+@blueprint.get("/cc")
+@_doc("抄送给我（或我的部门）的办件", parameters=[
+    {"name": "unread", "in": "query", "required": False, "description": "true 只看未读 / false 只看已读",
+     "schema": {"type": "boolean"}},
+    {"name": "firstResult", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
+    {"name": "maxResults", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}])
+def my_copies() -> Response:
+    """我的抄送（未读数、列表）"""
+    who = approval_access.ensure_signed_in(actor(), "查看抄送")
+    unread = _query_flag("unread")
+    first, max_results = query_int("firstResult", 0), min(max(query_int("maxResults", 100), 1), 1000)
+    with unit_of_work() as session:
+        return jsonify(carbon_copies.my_copies(session, who, approval_access.groups_of(session, who), unread,
+                                               max(first, 0), max_results))
+
+
+@blueprint.post("/cc/<int:copy_id>/read")
+@_doc("已标记为已读")
+def read_copy(copy_id: int) -> Response:
+    """标记抄送为已读"""
+    who = approval_access.ensure_signed_in(actor(), "查看抄送")
+    with unit_of_work() as session:
+        return jsonify(carbon_copies.mark_read(session, copy_id, who, approval_access.groups_of(session, who)))
+
+
+@blueprint.get("/proxies")
+@_doc("我设置的或代我的代理（管理员看全部）")
+def list_proxies() -> Response:
+    """代理设置列表"""
+    who = approval_access.ensure_signed_in(actor(), "查看代理")
+    with unit_of_work() as session:
+        everyone = approval_access.is_administrator(session, who)
+        return jsonify(proxies.list_proxies(session, None if everyone else who))
+
+
+@blueprint.post("/proxies")
+@_doc("已设置代理：期间内本人的新任务由代理人接收，本人仍可看到", _object(
+    ["proxy", "starts_on", "ends_on", "reason"], proxy={"type": "string", "description": "代理人用户名"},
+    principal={"type": "string", "description": "被代理人（默认本人；为他人设置需管理员或部门负责人）"},
+    starts_on={"type": "string", "format": "date"}, ends_on={"type": "string", "format": "date"}, reason=_REASON))
+def set_proxy() -> Response:
+    """设置代理（出差、休假）"""
+    body = json_body(required=True)
+    who = approval_access.ensure_signed_in(actor(), "设置代理")
+    proxy = _required(body, "proxy", 128)
+    principal = (body_str(body, "principal", 128) or who).strip()
+    starts_on = proxies.parse_day(body.get("starts_on"), "starts_on")
+    ends_on = proxies.parse_day(body.get("ends_on"), "ends_on")
+    reason = approval_ops.required_reason(body_str(body, "reason", 2000))
+    with unit_of_work() as session:
+        approval_access.ensure_may_set_proxy(session, who, principal)
+        return jsonify(proxies.set_proxy(session, principal, proxy, starts_on, ends_on, reason, who))
+
+
+@blueprint.delete("/proxies/<int:proxy_id>")
+@_doc("已撤销代理")
+def revoke_proxy(proxy_id: int) -> Response:
+    """撤销代理"""
+    who = approval_access.ensure_signed_in(actor(), "撤销代理")
+    with unit_of_work() as session:
+        return jsonify(proxies.revoke_proxy(session, proxy_id, who, approval_access.is_administrator(session, who)))
 
 
 def _required(body: dict[str, Any], name: str, max_len: int) -> str:
