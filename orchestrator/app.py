@@ -25,10 +25,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     workflow_cache.capacity = app.config["WORKFLOW_CACHE_SIZE"]
 
-    from orchestrator.web import approval, calendar, clock, errors, openapi, operations, pages
+    from orchestrator.auth import guard
+    from orchestrator.web import accounts, approval, calendar, clock, errors, login, openapi, operations, pages
     from orchestrator.web.engine_rest import blueprint as engine_rest
 
     errors.register(app)
+    guard.install(app)  # every blueprint: authenticate, then the endpoint's declared rule (deny by default)
+    app.register_blueprint(login.blueprint)
+    app.register_blueprint(accounts.blueprint)
     app.register_blueprint(engine_rest, url_prefix="/engine-rest")
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(pages.blueprint)

@@ -100,3 +100,24 @@ class EngineError(LianbanError):
 
     status = 500
     code = "engine.error"
+
+
+class AuthenticationError(LianbanError):
+    """No valid credentials: sign in (browser) or send HTTP Basic / a bearer token (API)."""
+
+    status = 401
+    code = "auth.unauthenticated"
+
+
+class PermissionDeniedError(LianbanError):
+    """Signed in, but this role or this scope may not do that."""
+
+    status = 403
+    code = "auth.forbidden"
+
+
+class TooManyAttemptsError(LianbanError):
+    """Sign-in throttled after repeated failures."""
+
+    status = 429
+    code = "auth.throttled"

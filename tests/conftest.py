@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import create_app, workcalendar
@@ -72,11 +72,6 @@ def app(database_url: str) -> Iterator[Flask]:
 
 
 @pytest.fixture()
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture()
 def sessions(app: Flask) -> sessionmaker[Session]:
     return app.extensions["lianban.sessions"]  # type: ignore[no-any-return]
 
@@ -98,3 +93,50 @@ def samr() -> Iterator[FakeDepartment]:
     department = FakeDepartment("市场监管").start()
     yield department
     department.stop()
+
+
+def make_user(app: Flask, username: str, roles: list[str], departments: tuple[str, ...] | list[str] = (),
+              **fields: Any) -> str:
+    """Create a user (and any missing department, at city level) and return a bearer token for it."""
+    from orchestrator.models import Department
+    from orchestrator.services import accounts, signin
+
+    with transaction(app.extensions["lianban.sessions"]) as session:
+        known = set(session.scalars(select(Department.code)))
+        for code in departments:
+            if code not in known:
+                accounts.create_department(session, code, code, "city", None, "test")
+        user = accounts.create_user(session, accounts.UserInput(username=username, roles=roles,
+                                                                departments=list(departments), **fields), "test")
+        _, raw = signin.new_token(session, user, "test")
+    return raw
+
+
+def client_with_token(app: Flask, token: str) -> FlaskClient:
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return test_client
+
+
+@pytest.fixture()
+def client(app: Flask) -> FlaskClient:
+    """An administrator's client (bearer token): may call every endpoint."""
+    return client_with_token(app, make_user(app, "admin", ["administrator"]))
+
+
+@pytest.fixture()
+def client_as(app: Flask) -> Callable[..., FlaskClient]:
+    """`client_as("reviewer", departments=["dept-fire-rescue"])`: a client signed in with that role."""
+    counter = iter(range(1, 1_000_000))
+
+    def make(*roles: str, departments: tuple[str, ...] | list[str] = (), username: str | None = None,
+             **fields: Any) -> FlaskClient:
+        name = username or f"{roles[0].replace('_', '-')}-{next(counter)}"
+        return client_with_token(app, make_user(app, name, list(roles), departments, **fields))
+
+    return make
+
+
+@pytest.fixture()
+def anonymous(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# The served app seeds the demo accounts at start-up; the tests speak HTTP Basic as its administrator.
+ADMIN_BASIC = "Basic " + base64.b64encode(b"admin:lianban-demo").decode()
 
 
 def _free_port() -> int:
@@ -47,7 +50,7 @@ class Server:
              content_type: str = "application/json") -> tuple[int, Any]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(f"{self.base}{path}", data=data, method=method,
-                                         headers={"Content-Type": content_type})
+                                         headers={"Content-Type": content_type, "Authorization": ADMIN_BASIC})
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 text = response.read()

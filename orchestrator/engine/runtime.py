@@ -253,6 +253,7 @@ class CaseRuntime:
             priority=priority,
             form_key=ext.get("formKey") or getattr(getattr(spec, "form", None), "key", None),
             properties=dict(ext.get("properties") or {}),
+            lane=getattr(spec, "lane", None) or None,
         )
 
     def external_task_info(self, task_id: str) -> ExternalTaskInfo:

@@ -55,6 +55,7 @@ class UserTaskInfo:
     priority: int
     form_key: str | None
     properties: dict[str, Any]
+    lane: str | None = None  # the lane's name: the assignment of last resort
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """SQLAlchemy 2 typed models; importing this package registers every table on `Base.metadata`."""
 
+from orchestrator.models.accounts import ApiToken, AuditChainHead, Department, LoginThrottle, User, UserDepartment
 from orchestrator.models.approval import ApprovalOpinion, CarbonCopy, TaskProxy
 from orchestrator.models.calendar import CalendarDay, CalendarYear
 from orchestrator.models.clock import CaseClock, ClockExtension, ClockPause
@@ -17,6 +18,12 @@ from orchestrator.models.instances import (
 )
 
 __all__ = [
+    "ApiToken",
+    "AuditChainHead",
+    "Department",
+    "LoginThrottle",
+    "User",
+    "UserDepartment",
     "ActivityInstance",
     "ApprovalOpinion",
     "AuditEvent",

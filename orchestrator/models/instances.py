@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator.db import Base, UTCDateTime
@@ -46,12 +46,14 @@ class HumanTask(Base):
     definition_id: Mapped[str] = mapped_column(String(255))
     definition_key: Mapped[str] = mapped_column(String(255))
     business_key: Mapped[str | None] = mapped_column(String(255))
+    applicant: Mapped[str | None] = mapped_column(String(255))  # the case's applicant_name, for the task list
     activity_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16))  # CREATED, COMPLETED, CANCELED
     assignee: Mapped[str | None] = mapped_column(String(128))
     owner: Mapped[str | None] = mapped_column(String(128))
+    delegation_state: Mapped[str | None] = mapped_column(String(16))  # PENDING, RESOLVED (Camunda delegation)
     candidate_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     candidate_users: Mapped[list[str]] = mapped_column(JSON, default=list)
     due: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -66,11 +68,16 @@ class HumanTask(Base):
 
 
 Index("ix_human_task_open_due", HumanTask.state, HumanTask.due)
-Index("ix_human_task_assignee_state", HumanTask.assignee, HumanTask.state)
+Index("ix_human_task_assignee_state", HumanTask.assignee, HumanTask.state, HumanTask.due)
 
 
 class HumanTaskCandidate(Base):
-    """One candidate group or user of an open task: the task list joins on this, indexed."""
+    """One candidate group or user of an OPEN task, with the task's due time and assignee copied in.
+
+    Queue queries ("unclaimed tasks of my departments, due first") are answered from the index on
+    this table alone. The rows exist only while the task is open; every change to a task's state,
+    assignee, due time or suspension goes through `services.task_rows`, which keeps them in step.
+    """
 
     __tablename__ = "human_task_candidate"
 
@@ -78,9 +85,17 @@ class HumanTaskCandidate(Base):
     task_id: Mapped[str] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(8))  # group | user
     value: Mapped[str] = mapped_column(String(128))
+    due: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    assignee: Mapped[str | None] = mapped_column(String(128))
+    suspended: Mapped[bool] = mapped_column(default=False)
 
 
-Index("ix_human_task_candidate_lookup", HumanTaskCandidate.kind, HumanTaskCandidate.value, HumanTaskCandidate.task_id)
+Index("ix_human_task_candidate_lookup", HumanTaskCandidate.kind, HumanTaskCandidate.value, HumanTaskCandidate.due,
+      HumanTaskCandidate.task_id, postgresql_include=["assignee", "suspended"])
+# The department queue: unclaimed, not suspended, due first.
+_QUEUE = text("assignee IS NULL AND NOT suspended")
+Index("ix_human_task_candidate_queue", HumanTaskCandidate.kind, HumanTaskCandidate.value, HumanTaskCandidate.due,
+      HumanTaskCandidate.task_id, postgresql_where=_QUEUE, sqlite_where=_QUEUE)
 
 
 class Job(Base):

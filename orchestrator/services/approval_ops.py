@@ -11,14 +11,14 @@ from dataclasses import asdict
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Table, update
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from orchestrator.engine import countersign, rewind
 from orchestrator.engine.multi_instance import CamundaMultiInstance
 from orchestrator.errors import ConflictError, InvalidRequestError, NotFoundError
 from orchestrator.models import HumanTask
-from orchestrator.services import approval_access, approval_records, case_store
+from orchestrator.services import approval_access, approval_records, case_store, task_rows
 from orchestrator.services.cases import LoadedCase, load_case, save_case
 
 ASSIGN_PROPERTY = "sendBack.assignTo"  # previous (default) | candidates
@@ -58,8 +58,8 @@ def required_reason(reason: str | None, field: str = "reason") -> str:
 
 
 def set_assignee(session: Session, task_id: str, assignee: str | None) -> None:
-    """Change an open task's assignee (the task list reads the row)."""
-    session.execute(update(HumanTask).where(HumanTask.id == task_id).values(assignee=assignee))
+    """Change an open task's assignee (through task_rows: the queue's candidate rows follow)."""
+    task_rows.change_tasks(session, HumanTask.id == task_id, {"assignee": assignee})
 
 
 # -- send back ---------------------------------------------------------------------------------

@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from orchestrator.auth.principal import Principal
 from orchestrator.engine.runtime import STATE_FORMAT, CaseRuntime, Snapshot, diff_snapshots
 from orchestrator.engine.sandbox import make_script_engine
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
-from orchestrator.services import approval_hooks, case_store, clock, hot_sql, manual_entry
+from orchestrator.services import approval_hooks, case_store, clock, hot_sql, manual_entry, task_rows
 from orchestrator.services.audit import EventSpec, record_event, record_events
 from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.connectors import publish_after_commit
@@ -157,12 +158,13 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
         record_events(session, instance, case.events)
         case.events = []
         clock.stop_clocks(session, instance, actor)
+    lanes = task_rows.lane_groups(session, changes.new_user_tasks)  # reads departments: before the batch
     # The step's writes in one round trip on PostgreSQL: nothing in this block reads rows.
     with hot_sql.batched(session):
         record_events(session, instance, case.events)  # moves the chain head before the row is written
         case.events = []
         pending = case_store.save_later(session, instance)
-        apply_changes(session, instance, case.definition, changes, actor, set(case.before.timers))
+        apply_changes(session, instance, case.definition, changes, actor, set(case.before.timers), lanes)
     pending.check()
     approval_hooks.write_copies(session, instance.id, copies)
     manual_entry.open_tasks(session, instance, case.definition, manual)
@@ -233,12 +235,22 @@ def start_case(
     return instance
 
 
-def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], actor: str | None) -> CaseRecord:
-    """Complete a user task with its result variables and run the case on."""
+def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], actor: str | None, *,
+                  as_user: Principal | None = None) -> CaseRecord:
+    """Complete a user task with its result variables and run the case on.
+
+    `as_user`: the signed-in user of an HTTP request; every request path passes it, and only the
+    task's assignee may complete (task_claims.ensure_can_complete). Trusted callers inside the
+    process (tests of the engine, benchmarks) pass none.
+    """
     instance = case_store.lock_owner_of(session, _table(HumanTask), task_id)
     if instance is None:
         raise NotFoundError(f"任务不存在：{task_id}", f"No task with id {task_id}", field="id")
     case = load_case(session, instance.id, instance=instance)
+    if as_user is not None and (task_id in case.before.external_tasks or task_id in case.before.user_tasks):
+        from orchestrator.services.task_claims import ensure_can_complete
+
+        ensure_can_complete(session, case.instance, task_id, as_user)
     if task_id in case.before.external_tasks:
         # 二次录入: the clerk records what the department's system returned; the service task completes with it.
         variables = manual_entry.validated_result(session, task_id, variables)
@@ -331,7 +343,8 @@ def set_suspended(session: Session, instance_id: str, suspended: bool, actor: st
     if instance.state not in (ACTIVE, SUSPENDED):
         raise ConflictError("办件已结束", "Process instance has ended", code="instance.ended")
     instance.state = SUSPENDED if suspended else ACTIVE
-    for model in (HumanTask, Job, Timer):
+    task_rows.change_tasks(session, HumanTask.instance_id == instance_id, {"suspended": suspended})
+    for model in (Job, Timer):
         session.execute(update(model).where(model.instance_id == instance_id).values(suspended=suspended))
     record_event(session, instance, "case.suspended" if suspended else "case.resumed", actor, {})
     case_store.save(session, instance)

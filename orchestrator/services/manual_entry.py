@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from orchestrator import workcalendar
 from orchestrator.engine.runtime import CaseRuntime, ExternalTaskInfo
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
-from orchestrator.models import HumanTask, HumanTaskCandidate, Job, ProcessInstance
+from orchestrator.models import HumanTask, Job, ProcessInstance
+from orchestrator.services import task_rows
 from orchestrator.services.audit import EventSpec
 from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.connectors import RESULT_TYPES, ManualTopic, ResultField, load_manual_topics
@@ -101,7 +102,7 @@ def open_tasks(session: Session, instance: CaseRecord, definition: LoadedDefinit
     ids = [e.job.id for e in entries]
     session.execute(update(Job).where(Job.id.in_(ids)).values(state=MANUAL)
                     .execution_options(synchronize_session=False))
-    session.execute(insert(HumanTask), [
+    task_rows.insert_tasks(session, [
         {
             "id": e.job.id, "instance_id": instance.id, "definition_id": definition.id,
             "definition_key": definition.key, "business_key": instance.business_key,
@@ -113,8 +114,6 @@ def open_tasks(session: Session, instance: CaseRecord, definition: LoadedDefinit
         }
         for e in entries
     ])
-    session.execute(insert(HumanTaskCandidate),
-                    [{"task_id": e.job.id, "kind": "group", "value": e.topic.department} for e in entries])
 
 
 def mark(runtime: CaseRuntime, entries: Sequence[NewEntry], ended_jobs: Mapping[str, bool]) -> dict[str, bool]:
@@ -136,11 +135,9 @@ def close_tasks(session: Session, ended_jobs: Mapping[str, bool], actor: str | N
     for canceled in (False, True):
         ids = [job_id for job_id, was_canceled in ended_jobs.items() if was_canceled is canceled]
         if ids:
-            session.execute(update(HumanTask)
-                            .where(HumanTask.id.in_(ids), HumanTask.state == "CREATED")
-                            .values(state="CANCELED" if canceled else "COMPLETED", ended_at=now,
-                                    completed_by=None if canceled else actor)
-                            .execution_options(synchronize_session=False))
+            task_rows.change_tasks(session, HumanTask.id.in_(ids),
+                                   {"state": "CANCELED" if canceled else "COMPLETED", "ended_at": now,
+                                    "completed_by": None if canceled else actor})
 
 
 def _manual_task(session: Session, task_id: str) -> HumanTask:

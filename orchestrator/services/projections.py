@@ -7,6 +7,7 @@ batched with the rest of the step on PostgreSQL), so it must not read what it wr
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import Table, bindparam, delete, update
@@ -16,12 +17,11 @@ from orchestrator.engine.runtime import Changes
 from orchestrator.models import (
     ActivityInstance,
     HumanTask,
-    HumanTaskCandidate,
     Job,
     MessageSubscription,
     Timer,
 )
-from orchestrator.services import hot_sql
+from orchestrator.services import hot_sql, task_rows
 from orchestrator.services.audit import EventSpec
 from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.definitions import LoadedDefinition
@@ -31,9 +31,6 @@ def _t(model: type) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
-_END_TASK = hot_sql.HotStatement(
-    update(_t(HumanTask)).where(_t(HumanTask).c.id == bindparam("row_id"))
-    .values(state=bindparam("new_state"), ended_at=bindparam("at"), completed_by=bindparam("by")))
 _END_JOB = hot_sql.HotStatement(
     update(_t(Job)).where(_t(Job).c.id == bindparam("row_id"))
     .values(state=bindparam("new_state"), ended_at=bindparam("at"), lock_expires_at=bindparam("no_lock")))
@@ -57,37 +54,31 @@ def audit_specs(changes: Changes, actor: str | None) -> list[EventSpec]:
 
 
 def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefinition, changes: Changes,
-                  actor: str | None, known_timers: set[str]) -> None:
+                  actor: str | None, known_timers: set[str], lanes: Mapping[str, str] | None = None) -> None:
     """Insert, update and delete projection rows in bulk: a handful of statements per operation (hot path)."""
     now = datetime.now(UTC)
     suspended = instance.state == "SUSPENDED"
     if changes.new_user_tasks:
-        hot_sql.insert_rows(session, _t(HumanTask), [
+        # Assignment: assignee, candidate users and groups from the diagram; the lane when it names none
+        # (`lanes`: lane name → department code, read before the batch by task_rows.lane_groups).
+        applicant = instance.variables.get("applicant_name")
+        task_rows.insert_tasks(session, [
             {
                 "id": t.id, "instance_id": instance.id, "definition_id": definition.id,
                 "definition_key": definition.key, "business_key": instance.business_key,
+                "applicant": str(applicant)[:255] if applicant is not None else None,
                 "activity_id": t.activity_id, "name": t.name, "description": t.documentation, "state": "CREATED",
-                "assignee": t.assignee, "owner": None, "candidate_groups": t.candidate_groups,
+                "assignee": t.assignee, "owner": None, "delegation_state": None,
+                "candidate_groups": (t.candidate_groups or
+                                     ([(lanes or {}).get(t.lane, t.lane)] if task_rows.needs_lane(t) and t.lane
+                                      else [])),
                 "candidate_users": t.candidate_users, "due": t.due, "follow_up": t.follow_up,
                 "priority": t.priority, "form_key": t.form_key, "properties": t.properties, "created_at": now,
                 "suspended": suspended,
             }
             for t in changes.new_user_tasks
         ])
-        candidates = [
-            {"task_id": t.id, "kind": kind, "value": value}
-            for t in changes.new_user_tasks
-            for kind, values in (("group", t.candidate_groups), ("user", t.candidate_users))
-            for value in values
-        ]
-        if candidates:
-            hot_sql.insert_rows(session, _t(HumanTaskCandidate), candidates)
-    if changes.ended_user_tasks:
-        hot_sql.executemany(
-            session, _END_TASK,
-            [{"row_id": key, "new_state": "CANCELED" if canceled else "COMPLETED", "at": now,
-              "by": None if canceled else actor} for key, canceled in changes.ended_user_tasks.items()],
-        )
+    task_rows.end_tasks(session, changes.ended_user_tasks, now, actor)
     if changes.new_external_tasks:
         hot_sql.insert_rows(session, _t(Job), [
             {
@@ -143,8 +134,7 @@ def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefi
 def close_all_projections(session: Session, instance: CaseRecord, canceled: bool) -> None:
     """A case that ends from outside (terminate) closes every open row that belongs to it."""
     now = datetime.now(UTC)
-    session.execute(update(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state == "CREATED")
-                    .values(state="CANCELED", ended_at=now))
+    task_rows.change_tasks(session, HumanTask.instance_id == instance.id, {"state": "CANCELED", "ended_at": now})
     session.execute(update(Job).where(Job.instance_id == instance.id, Job.state.in_(("READY", "LOCKED", "MANUAL")))
                     .values(state="CANCELED", ended_at=now))
     session.query(Timer).filter(Timer.instance_id == instance.id).delete(synchronize_session=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import NotFoundError
@@ -28,6 +28,10 @@ class TaskFilter:
     due_before: datetime | None = None
     due_after: datetime | None = None
     include_suspended: bool = True
+    # The caller's reach (auth): tasks of these candidate groups, or assigned to / offered to `scope_user`.
+    # None: no restriction (administrators, top supervisors, trusted callers).
+    scope_groups: frozenset[str] | None = None
+    scope_user: str | None = None
 
 
 def _task_query(f: TaskFilter) -> Select[tuple[HumanTask]]:
@@ -52,6 +56,12 @@ def _task_query(f: TaskFilter) -> Select[tuple[HumanTask]]:
         query = query.where(HumanTask.due > f.due_after)
     if not f.include_suspended:
         query = query.where(HumanTask.suspended.is_(False))
+    if f.scope_groups is not None:
+        offered = select(HumanTaskCandidate.task_id).where(or_(
+            (HumanTaskCandidate.kind == "group") & HumanTaskCandidate.value.in_(sorted(f.scope_groups)),
+            (HumanTaskCandidate.kind == "user") & (HumanTaskCandidate.value == f.scope_user)))
+        query = query.where(or_(HumanTask.id.in_(offered), HumanTask.assignee == f.scope_user,
+                                HumanTask.owner == f.scope_user))
     for kind, value in (("group", f.candidate_group), ("user", f.candidate_user)):
         if value:
             query = query.where(HumanTask.id.in_(

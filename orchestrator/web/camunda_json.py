@@ -139,7 +139,7 @@ def task_json(t: HumanTask) -> dict[str, Any]:
     return {
         "id": t.id, "name": t.name, "assignee": t.assignee, "owner": t.owner,
         "created": camunda_time(t.created_at), "due": camunda_time(t.due), "followUp": camunda_time(t.follow_up),
-        "lastUpdated": None, "delegationState": None, "description": t.description,
+        "lastUpdated": None, "delegationState": t.delegation_state, "description": t.description,
         "executionId": t.instance_id, "parentTaskId": None, "priority": t.priority,
         "processDefinitionId": t.definition_id, "processInstanceId": t.instance_id,
         "taskDefinitionKey": t.activity_id, "caseExecutionId": None, "caseInstanceId": None,

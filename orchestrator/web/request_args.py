@@ -40,9 +40,15 @@ def query_bool(name: str) -> bool:
 
 
 def query_time(name: str) -> datetime | None:
-    raw = request.args.get(name)
-    if not raw:
+    return query_time_value(request.args.get(name), name)
+
+
+def query_time_value(raw: object, name: str) -> datetime | None:
+    """An ISO 8601 time from a query string or a body field; naive values are UTC."""
+    if raw is None or raw == "":
         return None
+    if not isinstance(raw, str):
+        raise InvalidRequestError(f"参数 {name} 不是有效的时间", f"{name} is not a date-time", field=name)
     text = raw.replace(" ", "+")
     if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
         text = text[:-2] + ":" + text[-2:]
@@ -65,6 +71,8 @@ def body_str(body: dict[str, Any], name: str, max_len: int = 255) -> str | None:
 
 
 def actor() -> str | None:
-    """Who is asking; accounts and permissions come with the reviewer issue (HTTP Basic user for now)."""
-    auth = request.authorization
-    return auth.username if auth and auth.username else None
+    """The user name of who is asking (set by the auth guard), for audit events."""
+    from orchestrator.auth import current_user
+
+    principal = current_user()
+    return principal.username if principal is not None else None

@@ -74,13 +74,13 @@ def test_a_day_override_moves_deadlines_and_is_audited(client: FlaskClient,
                                                        sessions: sessionmaker[Session]) -> None:
     # A local extra holiday on 2026-10-29 pushes the 20th working day to 10-30.
     response = client.put("/api/calendar/days/2026-10-29", json={"is_workday": False, "name": "地方临时休假",
-                                                                 "note": "测试"}, auth=("admin", "x"))
+                                                                 "note": "测试"})
     assert response.status_code == 200 and response.get_json()["updated_by"] == "admin"
     query = {"start": "2026-09-25", "days": 20}
     assert client.get("/api/calendar/deadline", query_string=query).get_json()["deadline"] == "2026-10-30"
     day = next(d for d in client.get("/api/calendar/2026").get_json()["days"] if d["date"] == "2026-10-29")
     assert day["source"] == "override" and day["name"] == "地方临时休假"
-    assert client.delete("/api/calendar/days/2026-10-29", auth=("admin", "x")).status_code == 204
+    assert client.delete("/api/calendar/days/2026-10-29").status_code == 204
     assert client.get("/api/calendar/deadline", query_string=query).get_json()["deadline"] == "2026-10-29"
     assert _problem(client.delete("/api/calendar/days/2026-10-29"), 404)["field"] == "date"
     events = _events(sessions)
@@ -101,7 +101,7 @@ def test_bad_day_overrides_name_the_field(client: FlaskClient, path: str, body: 
 
 def test_importing_a_year_makes_it_computable(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
     response = client.post("/api/calendar/import", data=SCHEDULE_2027.encode(), content_type="text/plain",
-                           query_string={"source": "测试通知", "published_at": "2026-11-10"}, auth=("admin", "x"))
+                           query_string={"source": "测试通知", "published_at": "2026-11-10"})
     assert response.status_code == 200, response.data
     assert response.get_json()["years"] == [2027]
     year = client.get("/api/calendar/2027").get_json()

@@ -287,5 +287,5 @@ def test_every_state_change_writes_an_audit_event_on_the_case_chain(client: Flas
             .order_by(AuditEvent.id))]
         assert verify_chain(session, case_id) is None
     assert events == [("job.locked", "worker-a"), ("job.lock_extended", "worker-a"), ("job.failed", "worker-a"),
-                      ("job.retries_set", None), ("job.locked", "worker-b"), ("job.unlocked", None),
+                      ("job.retries_set", "admin"), ("job.locked", "worker-b"), ("job.unlocked", "admin"),
                       ("job.locked", "worker-c"), ("job.completed", "worker-c")]

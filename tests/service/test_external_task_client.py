@@ -48,7 +48,9 @@ def run_worker(base_url: str) -> None:
     from camunda.external_task.external_task_worker import ExternalTaskWorker
 
     config = {"maxTasks": 1, "lockDuration": 10_000, "asyncResponseTimeout": 1_000, "retries": 2,
-              "retryTimeout": 200, "sleepSeconds": 1, "httpTimeoutMillis": 10_000}
+              "retryTimeout": 200, "sleepSeconds": 1, "httpTimeoutMillis": 10_000,
+              # A department system signs in like Camunda 7 clients do: HTTP Basic, as a demo reviewer account.
+              "auth_basic": {"username": "reviewer", "password": "lianban-demo"}}
     ExternalTaskWorker(worker_id=WORKER_ID, base_url=base_url, config=config).subscribe([TOPIC], handle)
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from orchestrator.services import cases, queries
+from orchestrator.auth import require_user
+from orchestrator.errors import InvalidRequestError
+from orchestrator.services import cases, queries, task_claims
 from orchestrator.services.queries import TaskFilter
 from orchestrator.web.camunda_json import parse_variables, task_json, typed_variables
 from orchestrator.web.engine_rest import blueprint
@@ -15,10 +17,14 @@ from orchestrator.web.session import unit_of_work
 
 
 def _filter(source: Any) -> TaskFilter:
+    """Camunda's query parameters, within the caller's reach (a reviewer sees its departments' tasks)."""
     def arg(name: str) -> Any:
         return source.get(name) or None
 
+    principal = require_user()
     return TaskFilter(
+        scope_groups=principal.view_groups,
+        scope_user=principal.username,
         process_instance_id=arg("processInstanceId"),
         process_definition_key=arg("processDefinitionKey"),
         process_definition_id=arg("processDefinitionId"),
@@ -72,8 +78,61 @@ def complete_task(task_id: str) -> Response | tuple[str, int]:
     body = json_body()
     variables = parse_variables(body.get("variables"))
     with unit_of_work() as session:
-        instance = cases.complete_task(session, task_id, variables, actor())
+        instance = cases.complete_task(session, task_id, variables, actor(), as_user=require_user())
         result = typed_variables(instance.variables) if body.get("withVariablesInReturn") else None
     if result is None:
         return "", 204
     return jsonify(result)
+
+
+def _user_id(body: dict[str, Any]) -> str | None:
+    value = body.get("userId")
+    if value is not None and (not isinstance(value, str) or not value or len(value) > 128):
+        raise InvalidRequestError("userId 必须是用户名字符串", "userId must be a user name", field="userId")
+    return value
+
+
+@blueprint.post("/task/<task_id>/claim")
+def claim_task(task_id: str) -> tuple[str, int]:
+    """认领任务（并发时只有一人成功，其余得到 409）"""
+    body = json_body()
+    with unit_of_work() as session:
+        task_claims.claim_task(session, task_id, require_user(), _user_id(body))
+    return "", 204
+
+
+@blueprint.post("/task/<task_id>/unclaim")
+def unclaim_task(task_id: str) -> tuple[str, int]:
+    """退回认领（办理人或部门负责人）"""
+    with unit_of_work() as session:
+        task_claims.unclaim_task(session, task_id, require_user())
+    return "", 204
+
+
+@blueprint.post("/task/<task_id>/assignee")
+def set_assignee(task_id: str) -> tuple[str, int]:
+    """指定办理人（部门负责人）；userId 为 null 时取消指定"""
+    body = json_body()
+    with unit_of_work() as session:
+        task_claims.set_assignee(session, task_id, require_user(), _user_id(body))
+    return "", 204
+
+
+@blueprint.post("/task/<task_id>/delegate")
+def delegate_task(task_id: str) -> tuple[str, int]:
+    """委派任务征求意见（办理人）；被委派人完成后 resolve 交回"""
+    body = json_body(required=True)
+    with unit_of_work() as session:
+        task_claims.delegate_task(session, task_id, require_user(), _user_id(body))
+    return "", 204
+
+
+@blueprint.post("/task/<task_id>/resolve")
+def resolve_task(task_id: str) -> tuple[str, int]:
+    """完成委派，把任务交回委派人（可附带变量）"""
+    variables = parse_variables(json_body().get("variables"))
+    with unit_of_work() as session:
+        case = task_claims.resolve_task(session, task_id, require_user())
+        if variables:
+            cases.update_variables(session, case.id, variables, [], actor())
+    return "", 204

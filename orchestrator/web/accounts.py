@@ -1,0 +1,193 @@
+"""/api/me, /api/users, /api/departments, /api/tokens: accounts, managed by administrators."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from orchestrator.auth import permission, require_user
+from orchestrator.auth.access import mask_id_number
+from orchestrator.auth.guard import csrf_token
+from orchestrator.auth.roles import ADMINISTRATOR, LEVELS, ROLE_LABELS
+from orchestrator.errors import InvalidRequestError
+from orchestrator.models import ApiToken, Department, User
+from orchestrator.services import accounts
+from orchestrator.services.accounts import UserInput
+from orchestrator.web.request_args import body_str, json_body, query_int, query_time_value
+from orchestrator.web.session import unit_of_work
+
+blueprint = Blueprint("accounts", __name__, url_prefix="/api")
+
+
+def _user_json(user: User, departments: list[str]) -> dict[str, Any]:
+    return {
+        "id": user.id, "username": user.username, "display_name": user.display_name, "roles": list(user.roles),
+        "role_labels": [ROLE_LABELS.get(r, r) for r in user.roles], "departments": departments,
+        "active": user.active, "district": user.district,
+        "id_number": mask_id_number(user.id_number) if user.id_number else None,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+def _department_json(department: Department, codes: dict[int, str]) -> dict[str, Any]:
+    return {"id": department.id, "code": department.code, "name": department.name, "level": department.level,
+            "level_label": LEVELS.get(department.level, department.level),
+            "parent": codes.get(department.parent_id) if department.parent_id else None}
+
+
+def _token_json(token: ApiToken) -> dict[str, Any]:
+    return {"id": token.id, "name": token.name, "prefix": token.prefix, "created_at": token.created_at.isoformat(),
+            "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+            "revoked": token.revoked_at is not None}
+
+
+def _str_list(body: dict[str, Any], name: str) -> list[str] | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequestError(f"{name} 必须是字符串数组", f"{name} must be an array of strings", field=name)
+    return value
+
+
+def _bool(body: dict[str, Any], name: str) -> bool | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidRequestError(f"{name} 必须是 true 或 false", f"{name} must be a boolean", field=name)
+    return value
+
+
+def _user_input(body: dict[str, Any]) -> UserInput:
+    return UserInput(
+        username=body_str(body, "username", 64), display_name=body_str(body, "display_name"),
+        password=body_str(body, "password", 256), roles=_str_list(body, "roles"),
+        departments=_str_list(body, "departments"), active=_bool(body, "active"),
+        district=body_str(body, "district", 128), id_number=body_str(body, "id_number", 32),
+    )
+
+
+@blueprint.get("/me")
+@permission(signed_in=True)
+def me() -> Response:
+    """当前登录用户：角色、部门与可办理的候选组"""
+    principal = require_user()
+    body: dict[str, Any] = {
+        "id": principal.id, "username": principal.username, "display_name": principal.display_name,
+        "roles": sorted(principal.roles), "role_labels": [ROLE_LABELS[r] for r in sorted(principal.roles)],
+        "departments": list(principal.departments), "act_groups": sorted(principal.act_groups),
+        "view_groups": None if principal.view_groups is None else sorted(principal.view_groups),
+        "authenticated_by": principal.via,
+    }
+    if principal.via == "session":
+        body["csrf_token"] = csrf_token()
+    return jsonify(body)
+
+
+@blueprint.post("/me/password")
+@permission(signed_in=True)
+def change_password() -> tuple[str, int]:
+    """修改自己的密码（需要当前密码）"""
+    principal = require_user()
+    body = json_body(required=True)
+    with unit_of_work() as session:
+        accounts.change_own_password(session, principal.id, body_str(body, "current_password", 256) or "",
+                                     body_str(body, "new_password", 256) or "")
+    return "", 204
+
+
+@blueprint.get("/users")
+@permission(roles=[ADMINISTRATOR])
+def list_users() -> Response:
+    """用户列表（管理员）"""
+    with unit_of_work() as session:
+        users = accounts.list_users(session, query_int("firstResult", 0), query_int("maxResults", 100))
+        return jsonify([_user_json(u, accounts.user_departments(session, u.id)) for u in users])
+
+
+@blueprint.post("/users")
+@permission(roles=[ADMINISTRATOR])
+def create_user() -> tuple[Response, int]:
+    """新建用户（管理员）"""
+    principal = require_user()
+    with unit_of_work() as session:
+        user = accounts.create_user(session, _user_input(json_body(required=True)), principal.username)
+        return jsonify(_user_json(user, accounts.user_departments(session, user.id))), 201
+
+
+@blueprint.get("/users/<int:user_id>")
+@permission(roles=[ADMINISTRATOR])
+def get_user(user_id: int) -> Response:
+    """查看用户（管理员）"""
+    with unit_of_work() as session:
+        return jsonify(_user_json(accounts.get_user(session, user_id), accounts.user_departments(session, user_id)))
+
+
+@blueprint.patch("/users/<int:user_id>")
+@permission(roles=[ADMINISTRATOR])
+def update_user(user_id: int) -> Response:
+    """修改用户：姓名、角色、部门、停用、重置密码（管理员）"""
+    principal = require_user()
+    body = json_body(required=True)
+    if "username" in body:
+        raise InvalidRequestError("用户名不能修改", "username cannot be changed", field="username")
+    with unit_of_work() as session:
+        user = accounts.update_user(session, user_id, _user_input(body), principal.username)
+        return jsonify(_user_json(user, accounts.user_departments(session, user_id)))
+
+
+@blueprint.get("/departments")
+@permission(signed_in=True)
+def list_departments() -> Response:
+    """部门列表（市 → 区县 → 乡镇）"""
+    with unit_of_work() as session:
+        departments = accounts.list_departments(session)
+        codes = {d.id: d.code for d in departments}
+        return jsonify([_department_json(d, codes) for d in departments])
+
+
+@blueprint.post("/departments")
+@permission(roles=[ADMINISTRATOR])
+def create_department() -> tuple[Response, int]:
+    """新建部门（管理员）；code 即流程图中 candidateGroups 使用的组名"""
+    principal = require_user()
+    body = json_body(required=True)
+    with unit_of_work() as session:
+        department = accounts.create_department(
+            session, body_str(body, "code", 64), body_str(body, "name"), body_str(body, "level", 16),
+            body_str(body, "parent", 64), principal.username)
+        codes = {d.id: d.code for d in accounts.list_departments(session)}
+        return jsonify(_department_json(department, codes)), 201
+
+
+@blueprint.get("/tokens")
+@permission(signed_in=True)
+def list_tokens() -> Response:
+    """自己的 API 访问令牌"""
+    principal = require_user()
+    with unit_of_work() as session:
+        return jsonify([_token_json(t) for t in accounts.list_tokens(session, principal.id)])
+
+
+@blueprint.post("/tokens")
+@permission(signed_in=True)
+def create_token() -> tuple[Response, int]:
+    """新建 API 访问令牌（令牌原文只返回这一次）"""
+    principal = require_user()
+    body = json_body(required=True)
+    expires_at: datetime | None = query_time_value(body.get("expires_at"), "expires_at")
+    with unit_of_work() as session:
+        token, raw = accounts.create_token(session, principal.id, body_str(body, "name", 128) or "",
+                                           principal.username, expires_at)
+        return jsonify({**_token_json(token), "token": raw}), 201
+
+
+@blueprint.delete("/tokens/<int:token_id>")
+@permission(signed_in=True)
+def revoke_token(token_id: int) -> tuple[str, int]:
+    """吊销令牌（自己的；管理员可吊销任何令牌）"""
+    principal = require_user()
+    with unit_of_work() as session:
+        accounts.revoke_token(session, token_id, None if principal.is_admin else principal.id, principal.username)
+    return "", 204
