@@ -141,6 +141,10 @@ ENDPOINT_RULES: dict[str, Rule] = {
     "clock.resume_clock": rule(*STAFF, scope="case"),
     "clock.extend_clock": rule(DEPARTMENT_HEAD, scope="case"),
     "clock.supervision_clocks": rule(SUPERVISOR, DEPARTMENT_HEAD),
+    # operations: supervisors read the job lists; retrying incidents and /metrics stay with administrators
+    "operations.list_jobs": rule(SUPERVISOR),
+    "operations.get_job": rule(SUPERVISOR),
+    "operations.get_manual_entry": rule(*STAFF, scope="task"),
 }
 
 

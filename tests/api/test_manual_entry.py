@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -115,11 +116,12 @@ def test_an_incomplete_result_is_refused_naming_each_field_and_nothing_changes(
 
 def test_the_recorded_result_completes_the_service_task_and_the_flow_goes_on(
     client: FlaskClient, sessions: sessionmaker[Session], manual_connectors: Path,
+    client_as: Callable[..., FlaskClient],
 ) -> None:
     instance_id, task_id = _start_case(client)
-    response = client.post(f"/engine-rest/task/{task_id}/complete", json={"variables": typed(
-        {"licence_number": "SAMR-000042", "issued_on": "2026-11-30", "capital_wan": "50"})},
-        headers={"Authorization": "Basic Y2xlcms6eA=="})  # clerk:x
+    clerk = client_as("window_clerk", departments=["samr"], username="clerk")  # a clerk of the department
+    response = clerk.post(f"/engine-rest/task/{task_id}/complete", json={"variables": typed(
+        {"licence_number": "SAMR-000042", "issued_on": "2026-11-30", "capital_wan": "50"})})
     assert response.status_code == 204, response.get_json()
     assert history_state(client, instance_id) == "COMPLETED"
     variables = instance_variables(client, instance_id)
@@ -135,7 +137,7 @@ def test_the_recorded_result_completes_the_service_task_and_the_flow_goes_on(
         assert job is not None and job.state == "COMPLETED"
         events = [(e.event_type, e.actor) for e in session.scalars(
             select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.id))]
-        assert ("task.created", None) in events and ("task.completed", "clerk") in events
+        assert ("task.created", "admin") in events and ("task.completed", "clerk") in events
         assert verify_chain(session, instance_id) is None
     again = client.post(f"/engine-rest/task/{task_id}/complete", json={"variables": typed(
         {"licence_number": "SAMR-000043", "issued_on": "2026-11-30"})})

@@ -62,6 +62,12 @@ MATRIX: dict[str, str | tuple[str, ...]] = {
     "POST /api/cases/<instance_id>/clock/resume": STAFF,
     "POST /api/cases/<instance_id>/clock/extend": (HEAD,),
     "GET /api/supervision/clocks": (SUPERVISOR, HEAD),
+    # operations
+    "GET /api/jobs": (SUPERVISOR,),
+    "GET /api/jobs/<job_id>": (SUPERVISOR,),
+    "POST /api/incidents/<incident_id>/retry": ADMIN,
+    "GET /api/manual-entries/<task_id>": STAFF,
+    "GET /metrics": ADMIN,
     # Camunda 7 REST
     "GET /engine-rest/engine": SIGNED_IN,
     "GET /engine-rest/version": SIGNED_IN,
