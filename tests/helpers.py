@@ -50,8 +50,25 @@ def task_by_key(client: FlaskClient, instance_id: str, key: str) -> dict[str, An
     return matches[0]
 
 
+def as_assignee(client: FlaskClient, task_id: str) -> FlaskClient:
+    """Only the assignee completes: a task the diagram assigned (`camunda:assignee`) is completed as that
+    user (a reviewer created on first use); an unassigned one by `client`, which claims it on completing."""
+    response = client.get(f"/engine-rest/task/{task_id}")
+    assignee = response.get_json().get("assignee") if response.status_code == 200 else None
+    if not assignee:
+        return client
+    from tests.conftest import client_with_token, make_user
+
+    app = client.application
+    tokens: dict[str, str] = app.extensions.setdefault("tests.assignee_tokens", {})
+    if assignee not in tokens:
+        tokens[assignee] = make_user(app, assignee, ["reviewer"])
+    return client_with_token(app, tokens[assignee])
+
+
 def complete(client: FlaskClient, task_id: str, variables: dict[str, Any] | None = None) -> None:
-    response = client.post(f"/engine-rest/task/{task_id}/complete", json={"variables": typed(variables or {})})
+    response = as_assignee(client, task_id).post(f"/engine-rest/task/{task_id}/complete",
+                                                 json={"variables": typed(variables or {})})
     assert response.status_code == 204, response.get_json()
 
 

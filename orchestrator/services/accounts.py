@@ -17,7 +17,7 @@ from orchestrator.models import ApiToken, Department, User, UserDepartment
 from orchestrator.services.audit import record_event
 from orchestrator.services.signin import new_token, set_password
 
-_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
+_USERNAME = re.compile(r"^[\w.@-]{1,64}$")  # letters of any script (汉字 too), digits, _ . @ -
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
 
 
@@ -75,8 +75,8 @@ def _set_departments(session: Session, user: User, codes: list[str]) -> None:
 
 def create_user(session: Session, data: UserInput, actor: str | None) -> User:
     if not data.username or not _USERNAME.match(data.username):
-        raise InvalidRequestError("用户名须为 2–64 位字母、数字或 _.@-", "username must be 2-64 of [A-Za-z0-9_.@-]",
-                                  field="username")
+        raise InvalidRequestError("用户名须为 1–64 位文字、数字或 _.@-",
+                                  "username must be 1-64 letters, digits or _.@-", field="username")
     if session.scalar(select(User.id).where(User.username == data.username)) is not None:
         raise ConflictError(f"用户名已存在：{data.username}", f"User {data.username} exists", code="user.exists",
                             field="username")

@@ -18,7 +18,7 @@ from orchestrator.models import Job, MessageSubscription, Timer
 from orchestrator.scheduler import fire_due_timers
 from orchestrator.services.cases import complete_external, load_case, save_case
 from tests.conftest import COVERAGE_DIR
-from tests.helpers import activities, complete, deploy_paths, history_state, open_tasks, start, typed
+from tests.helpers import activities, as_assignee, complete, deploy_paths, history_state, open_tasks, start, typed
 
 OPEN_JOB_STATES = ("READY", "LOCKED")
 
@@ -82,7 +82,8 @@ class Case:
 
     def try_complete(self, key: str, variables: dict[str, Any] | None = None, **match: Any) -> Any:
         body = {"variables": typed(variables or {})}
-        return self.client.post(f"/engine-rest/task/{self.task(key, **match)['id']}/complete", json=body)
+        task_id = self.task(key, **match)["id"]
+        return as_assignee(self.client, task_id).post(f"/engine-rest/task/{task_id}/complete", json=body)
 
     def send(self, message: str, variables: dict[str, Any] | None = None) -> Any:
         body: dict[str, Any] = {"messageName": message, "businessKey": self.business_key,
