@@ -57,13 +57,19 @@ def as_assignee(client: FlaskClient, task_id: str) -> FlaskClient:
     assignee = response.get_json().get("assignee") if response.status_code == 200 else None
     if not assignee:
         return client
-    from tests.conftest import client_with_token, make_user
+    from tests.conftest import client_with_token
 
-    app = client.application
-    tokens: dict[str, str] = app.extensions.setdefault("tests.assignee_tokens", {})
-    if assignee not in tokens:
-        tokens[assignee] = make_user(app, assignee, ["reviewer"])
-    return client_with_token(app, tokens[assignee])
+    return client_with_token(client.application, token_for(client, assignee))
+
+
+def token_for(client: FlaskClient, username: str, roles: tuple[str, ...] = ("reviewer",)) -> str:
+    """A bearer token of a named user of the test's app, created with `roles` on first use."""
+    from tests.conftest import make_user
+
+    tokens: dict[str, str] = client.application.extensions.setdefault("tests.user_tokens", {})
+    if username not in tokens:
+        tokens[username] = make_user(client.application, username, list(roles))
+    return tokens[username]
 
 
 def complete(client: FlaskClient, task_id: str, variables: dict[str, Any] | None = None) -> None:

@@ -62,6 +62,19 @@ MATRIX: dict[str, str | tuple[str, ...]] = {
     "POST /api/cases/<instance_id>/clock/resume": STAFF,
     "POST /api/cases/<instance_id>/clock/extend": (HEAD,),
     "GET /api/supervision/clocks": (SUPERVISOR, HEAD),
+    # approval operations
+    "GET /api/tasks/<task_id>/send-back-targets": STAFF,
+    "POST /api/tasks/<task_id>/send-back/preview": STAFF,
+    "POST /api/tasks/<task_id>/send-back": STAFF,
+    "POST /api/tasks/<task_id>/retract": STAFF,
+    "POST /api/tasks/<task_id>/transfer": STAFF,
+    "GET /api/tasks/<task_id>/signers": READERS,
+    "POST /api/tasks/<task_id>/signers": (HEAD,),
+    "POST /api/tasks/<task_id>/signers/remove": (HEAD,),
+    "POST /api/tasks/<task_id>/decide": STAFF,
+    "GET /api/cases/<instance_id>/opinions": (APPLICANT, *READERS),
+    "GET /api/opinions/<int:opinion_id>/signature": READERS,
+    "GET /api/tasks/<task_id>/opinion-phrases": STAFF,
     # operations
     "GET /api/jobs": (SUPERVISOR,),
     "GET /api/jobs/<job_id>": (SUPERVISOR,),
@@ -119,7 +132,8 @@ MATRIX: dict[str, str | tuple[str, ...]] = {
     "PUT /engine-rest/external-task/<task_id>/retries": (HEAD,),
 }
 
-_SAMPLE_ARGS = {"int:year": "2026", "int:user_id": "999999", "int:token_id": "999999", "date": "2026-10-01",
+_SAMPLE_ARGS = {"int:year": "2026", "int:user_id": "999999", "int:token_id": "999999", "int:opinion_id": "999999",
+                "date": "2026-10-01",
                 "path:filename": "none.css", "path:name": "none.js"}
 _ARG = re.compile(r"<([^>]+)>")
 

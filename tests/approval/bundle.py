@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -18,14 +17,15 @@ from orchestrator.services.seed import seed_bundles
 from tests.conftest import ROOT
 from tests.coverage.case import Case
 from tests.coverage.test_restaurant_bundle import DEPARTMENTS, FIRE_DOCUMENT_REVIEW, FIRE_SITE_CHECK, INTAKE
-from tests.helpers import typed
+from tests.helpers import token_for, typed
 
 Sessions = sessionmaker[Session]
 
 
-def auth(user: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:x".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+def auth(client: FlaskClient, user: str) -> dict[str, str]:
+    """Act as `user`: a reviewer, or a department head when the name starts with `head-`."""
+    roles = ("department_head",) if user.startswith("head-") else ("reviewer",)
+    return {"Authorization": f"Bearer {token_for(client, user, roles)}"}
 
 
 class Approval(Case):
@@ -40,11 +40,11 @@ class Approval(Case):
     def act(self, key: str, user: str, variables: dict[str, Any] | None = None, **match: Any) -> None:
         task_id = self.claim(key, user, **match)
         response = self.client.post(f"/engine-rest/task/{task_id}/complete",
-                                    json={"variables": typed(variables or {})}, headers=auth(user))
+                                    json={"variables": typed(variables or {})}, headers=auth(self.client, user))
         assert response.status_code == 204, response.get_json()
 
     def post(self, path: str, user: str, body: dict[str, Any] | None = None) -> Any:
-        return self.client.post(path, json=body or {}, headers=auth(user))
+        return self.client.post(path, json=body or {}, headers=auth(self.client, user))
 
     def row(self, task_id: str) -> HumanTask:
         with transaction(self.sessions) as session:

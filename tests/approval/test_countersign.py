@@ -119,7 +119,8 @@ def test_a_countersign_without_a_decision_is_refused_and_nothing_changes(
         client: FlaskClient, sessions: Sessions) -> None:
     case = countersign(client, sessions, "countersign_all", ["zhang", "li"])
     task_id = case.task("task_countersign", assignee="zhang")["id"]
-    response = client.post(f"/engine-rest/task/{task_id}/complete", json={"variables": {}}, headers=auth("zhang"))
+    response = client.post(f"/engine-rest/task/{task_id}/complete", json={"variables": {}},
+                           headers=auth(client, "zhang"))
     assert response.status_code == 422 and response.get_json()["element_id"] == "task_countersign"
     assert open_signers(case) == ["li", "zhang"]
 
