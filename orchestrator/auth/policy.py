@@ -154,6 +154,13 @@ ENDPOINT_RULES: dict[str, Rule] = {
     "approval.case_opinions": rule(APPLICANT, *READERS, scope="case"),
     "approval.opinion_signature": rule(*READERS),
     "approval.opinion_phrases": rule(*STAFF),
+    "approval.copy_case": rule(*STAFF, scope="case"),
+    "approval.case_copies": rule(*READERS, scope="case"),
+    "approval.my_copies": rule(signed_in=True),  # one's own copies and proxies
+    "approval.read_copy": rule(signed_in=True),
+    "approval.list_proxies": rule(signed_in=True),
+    "approval.set_proxy": rule(signed_in=True),
+    "approval.revoke_proxy": rule(signed_in=True),
     # operations: supervisors read the job lists; retrying incidents and /metrics stay with administrators
     "operations.list_jobs": rule(SUPERVISOR),
     "operations.get_job": rule(SUPERVISOR),

@@ -75,6 +75,13 @@ MATRIX: dict[str, str | tuple[str, ...]] = {
     "GET /api/cases/<instance_id>/opinions": (APPLICANT, *READERS),
     "GET /api/opinions/<int:opinion_id>/signature": READERS,
     "GET /api/tasks/<task_id>/opinion-phrases": STAFF,
+    "POST /api/cases/<instance_id>/cc": STAFF,
+    "GET /api/cases/<instance_id>/cc": READERS,
+    "GET /api/cc": SIGNED_IN,
+    "POST /api/cc/<int:copy_id>/read": SIGNED_IN,
+    "GET /api/proxies": SIGNED_IN,
+    "POST /api/proxies": SIGNED_IN,
+    "DELETE /api/proxies/<int:proxy_id>": SIGNED_IN,
     # operations
     "GET /api/jobs": (SUPERVISOR,),
     "GET /api/jobs/<job_id>": (SUPERVISOR,),
@@ -133,6 +140,7 @@ MATRIX: dict[str, str | tuple[str, ...]] = {
 }
 
 _SAMPLE_ARGS = {"int:year": "2026", "int:user_id": "999999", "int:token_id": "999999", "int:opinion_id": "999999",
+                "int:copy_id": "999999", "int:proxy_id": "999999",
                 "date": "2026-10-01",
                 "path:filename": "none.css", "path:name": "none.js"}
 _ARG = re.compile(r"<([^>]+)>")

@@ -24,17 +24,18 @@ def test_a_send_back_racing_the_completion_of_the_same_step_wins_or_loses_whole(
     decision = case.task("task_fire_safety")["id"]
     start = threading.Barrier(2)
     results: dict[str, Any] = {}
+    fire_chen = auth(client, "fire-chen")  # signed in once, before the race
 
     def send_back() -> None:
         own = app.test_client()
         start.wait()
-        results["send_back"] = own.post(f"/api/tasks/{decision}/send-back", headers=auth("fire-chen"), json={
+        results["send_back"] = own.post(f"/api/tasks/{decision}/send-back", headers=fire_chen, json={
             "target": "task_fire_document_review", "reason": "材料审查有遗漏"})
 
     def complete() -> None:
         own = app.test_client()
         start.wait()
-        results["complete"] = own.post(f"/engine-rest/task/{decision}/complete", headers=auth("fire-chen"),
+        results["complete"] = own.post(f"/engine-rest/task/{decision}/complete", headers=fire_chen,
                                        json={"variables": typed(approve("fire_safety"))})
 
     threads = [threading.Thread(target=send_back), threading.Thread(target=complete)]

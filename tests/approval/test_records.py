@@ -91,19 +91,20 @@ def test_a_step_copies_the_case_and_the_recipients_read_it_without_blocking_the_
     copies = client.get(f"/api/cases/{case.id}/cc").get_json()
     assert sorted((c["recipient"]["kind"], c["recipient"]["id"], c["read"]) for c in copies) == [
         ("group", "dept-supervision", False), ("user", "supervisor-he", False)]
-    mine = client.get("/api/cc", headers=auth("supervisor-he")).get_json()
+    mine = client.get("/api/cc", headers=auth(client, "supervisor-he")).get_json()
     assert mine["unread"] == 1 and mine["items"][0]["case_id"] == case.id
-    read = client.post(f"/api/cc/{mine['items'][0]['id']}/read", headers=auth("supervisor-he"))
+    read = client.post(f"/api/cc/{mine['items'][0]['id']}/read", headers=auth(client, "supervisor-he"))
     assert read.status_code == 200 and read.get_json()["read_by"] == "supervisor-he"
-    assert client.get("/api/cc?unread=true", headers=auth("supervisor-he")).get_json()["total"] == 0
-    assert client.post(f"/api/cc/{mine['items'][0]['id']}/read", headers=auth("someone-else")).status_code == 404
+    assert client.get("/api/cc?unread=true", headers=auth(client, "supervisor-he")).get_json()["total"] == 0
+    someone_else = auth(client, "someone-else")
+    assert client.post(f"/api/cc/{mine['items'][0]['id']}/read", headers=someone_else).status_code == 404
 
     bad = case.post(f"/api/cases/{case.id}/cc", "market-zhou", {"recipients": [{"kind": "robot", "id": "x"}]})
     assert bad.status_code == 400 and bad.get_json()["field"] == "recipients[0].kind"
     manual = case.post(f"/api/cases/{case.id}/cc", "market-zhou",
                        {"recipients": [{"kind": "user", "id": "legal-xu"}], "note": "请法制科知悉"})
     assert manual.status_code == 200, manual.get_json()
-    assert client.get("/api/cc", headers=auth("legal-xu")).get_json()["items"][0]["note"] == "请法制科知悉"
+    assert client.get("/api/cc", headers=auth(client, "legal-xu")).get_json()["items"][0]["note"] == "请法制科知悉"
     with transaction(sessions) as session:
         events = list(session.scalars(select(AuditEvent.event_type).where(AuditEvent.instance_id == case.id)))
     assert events.count("case.copied") == 2
@@ -111,15 +112,15 @@ def test_a_step_copies_the_case_and_the_recipients_read_it_without_blocking_the_
 
 def test_a_proxy_receives_new_tasks_in_its_date_range_while_the_original_still_sees_them(
         client: FlaskClient, sessions: Sessions) -> None:
-    later = client.post("/api/proxies", headers=auth("li"), json={
+    later = client.post("/api/proxies", headers=auth(client, "li"), json={
         "proxy": "wang", "starts_on": today(2), "ends_on": today(5), "reason": "下周出差"})
     assert later.status_code == 200, later.get_json()
-    assert client.post("/api/proxies", headers=auth("li"), json={
+    assert client.post("/api/proxies", headers=auth(client, "li"), json={
         "proxy": "zhao", "starts_on": today(3), "ends_on": today(1), "reason": "x"}).get_json()["field"] == "ends_on"
-    assert client.post("/api/proxies", headers=auth("li"), json={
+    assert client.post("/api/proxies", headers=auth(client, "li"), json={
         "proxy": "zhao", "principal": "zhang", "starts_on": today(), "ends_on": today(1),
         "reason": "x"}).status_code == 403
-    now = client.post("/api/proxies", headers=auth("li"), json={
+    now = client.post("/api/proxies", headers=auth(client, "li"), json={
         "proxy": "zhao", "starts_on": today(), "ends_on": today(2), "reason": "休假"})
     assert now.status_code == 200
 
@@ -136,8 +137,8 @@ def test_a_proxy_receives_new_tasks_in_its_date_range_while_the_original_still_s
         assert (event.payload["principal"], event.payload["proxy"]) == ("li", "zhao")
     sign(case, "zhao", "approve", "代李工签署：同意。")
 
-    assert client.delete(f"/api/proxies/{now.get_json()['id']}", headers=auth("li")).status_code == 200
+    assert client.delete(f"/api/proxies/{now.get_json()['id']}", headers=auth(client, "li")).status_code == 200
     after = countersign(client, sessions, "countersign_all", ["zhang", "li"])
     assert open_signers(after) == ["li", "zhang"]
-    listed = client.get("/api/proxies", headers=auth("li")).get_json()
+    listed = client.get("/api/proxies", headers=auth(client, "li")).get_json()
     assert sorted((p["proxy"], p["revoked"]) for p in listed) == [("wang", False), ("zhao", True)]
