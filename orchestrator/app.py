@@ -18,6 +18,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     engine = make_engine(app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"])
+    from orchestrator.services import hot_sql
+
+    hot_sql.install(engine)  # PostgreSQL: transactions begin with their first round trip and write behind
     app.extensions["lianban.engine"] = engine
     app.extensions["lianban.sessions"] = make_session_factory(engine)
 

@@ -85,34 +85,22 @@ def lock_owner_of(session: Session, table: Table, row_id: str) -> CaseRecord | N
     return _from_values(values) if values is not None else None
 
 
-class PendingSave:
-    """A case write whose outcome is known once its batch has been sent (see `hot_sql.batched`)."""
-
-    def __init__(self, record: CaseRecord, cursor: Any) -> None:
-        self.record = record
-        self.cursor = cursor
-
-    def check(self) -> None:
-        """Raise if the version-checked update found no row: someone else wrote the case meanwhile."""
-        if self.cursor is not None and self.cursor.rowcount != 1:
-            self.record.version -= 1
-            raise ConflictError("办件已被他人修改，请重试", "The case was changed concurrently; retry",
-                                code="instance.concurrent_update")
-
-
-def save_later(session: Session, record: CaseRecord) -> PendingSave:
-    """Queue the insert or version-checked update of a case; call `check()` after the batch is sent."""
-    if not record.persisted:
-        hot_sql.execute(session, _INSERT, {name: getattr(record, name) for name in _COLUMNS})
-        record.persisted = True
-        return PendingSave(record, None)
-    params = {f"new_{name}": getattr(record, name) for name in _MUTABLE}
-    params.update(case_id=record.id, read_version=record.version, new_version=record.version + 1)
-    cursor = hot_sql.execute(session, _UPDATE, params)
-    record.version += 1
-    return PendingSave(record, cursor)
+def _concurrent_update() -> ConflictError:
+    return ConflictError("办件已被他人修改，请重试", "The case was changed concurrently; retry",
+                         code="instance.concurrent_update")
 
 
 def save(session: Session, record: CaseRecord) -> None:
-    """Insert a new case, or update it only if nobody else wrote it since it was read."""
-    save_later(session, record).check()
+    """Insert a new case, or update it only if nobody else wrote it since it was read.
+
+    Inside `hot_sql.batched` on PostgreSQL the write goes with the transaction's next round trip, and
+    a concurrent update is refused there (at the latest at the commit, which then does not happen).
+    """
+    if not record.persisted:
+        hot_sql.execute(session, _INSERT, {name: getattr(record, name) for name in _COLUMNS})
+        record.persisted = True
+        return
+    params = {f"new_{name}": getattr(record, name) for name in _MUTABLE}
+    params.update(case_id=record.id, read_version=record.version, new_version=record.version + 1)
+    hot_sql.execute_checked(session, _UPDATE, params, _concurrent_update)
+    record.version += 1

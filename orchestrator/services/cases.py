@@ -159,13 +159,12 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
         case.events = []
         clock.stop_clocks(session, instance, actor)
     lanes = task_rows.lane_groups(session, changes.new_user_tasks)  # reads departments: before the batch
-    # The step's writes in one round trip on PostgreSQL: nothing in this block reads rows.
+    # The step's writes go with the transaction's next round trip (its commit, mostly) on PostgreSQL.
     with hot_sql.batched(session):
         record_events(session, instance, case.events)  # moves the chain head before the row is written
         case.events = []
-        pending = case_store.save_later(session, instance)
+        case_store.save(session, instance)
         apply_changes(session, instance, case.definition, changes, actor, set(case.before.timers), lanes)
-    pending.check()
     approval_hooks.write_copies(session, instance.id, copies)
     manual_entry.open_tasks(session, instance, case.definition, manual)
     manual_entry.close_tasks(session, ended_manual, actor)

@@ -2,37 +2,51 @@
 
 Every step of a case locks its row, appends audit events, writes the row back and updates a few
 projection rows. SQLAlchemy's per-statement machinery (cache key, execution context, result set-up)
-costs more than PostgreSQL spends on such statements, and each statement is a network round trip.
-So these statements are compiled once per dialect and executed on the DBAPI connection the
-session's transaction already holds (same connection, same transaction, same locks), and on
-PostgreSQL the writes of a step are sent together in psycopg's pipeline mode.
+costs more than PostgreSQL spends on such statements, and on a busy machine every network round
+trip costs far more than the statement. So these statements are compiled once per dialect and
+executed on the DBAPI connection the session's transaction already holds (same connection, same
+transaction, same locks), and on PostgreSQL (after `install(engine)`) a step is two round trips:
+
+- the transaction's BEGIN travels with its first hot read, the case lock: `BEGIN; SELECT … FOR UPDATE`;
+- the writes of `batched(session)` are written behind: rendered into the connection's buffer (values
+  quoted as literals, standard_conforming_strings on) and sent as one message with the next
+  statement of the transaction, or with its COMMIT: `INSERT …; UPDATE …; COMMIT`.
+Nothing is durable before the commit either way, so a crash loses nothing more than it would have;
+a rollback drops the buffer. On SQLite (a local file, no network) the statements just run.
 
 The hot-path rules:
 - A hot statement binds every value explicitly (`bindparam`); inserts go through `insert_rows`,
   which applies the columns' Python-side defaults as the ORM would.
-- Inside `batched(session)` statements are queued and sent in one round trip when the block ends;
-  a database error surfaces there. Code inside a batched block must not read rows at all (a
-  SELECT through the session gets no rows in pipeline mode), nor flush ORM objects whose keys the
-  database generates; the row counts of its statements are known only after the block.
+- Inside `batched(session)` write only. A database error of a batched statement surfaces with the
+  next statement of the transaction or at the commit, and so does the refusal of a statement that
+  must change one row (`execute_checked`, checked by the database). Every later statement of the
+  transaction, through the session or not, sends the buffer first, so reads after the block see
+  the writes.
 - Listeners of the engine's `before_cursor_execute` / `after_cursor_execute` events still see every
   hot statement (with `context=None`), so statement counts stay honest.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy import Table, bindparam, event, insert
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
 Processor = Callable[[Any], Any]
-_PIPELINE_KEY = "lianban.hot_sql.pipeline"
+_BATCH_KEY = "lianban.hot_sql.batch"
+_BUFFER_KEY = "lianban.hot_sql.buffer"
+_BEGIN_KEY = "lianban.hot_sql.begin"
 
 
 @dataclass(frozen=True)
@@ -84,20 +98,189 @@ def _parameters(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
     return params
 
 
+# --- the write-behind buffer (PostgreSQL) ------------------------------------------------------------------
+
+
+@dataclass
+class _Buffer:
+    """Rendered statements waiting for the next round trip of their connection's transaction."""
+
+    statements: list[str] = field(default_factory=list)
+    refusals: list[Callable[[], Exception]] = field(default_factory=list)  # of the checked statements
+
+    def take(self) -> tuple[str, list[Callable[[], Exception]]]:
+        text = ";\n".join(self.statements)
+        refusals = self.refusals
+        self.statements, self.refusals = [], []
+        return text, refusals
+
+
+_installed: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def install(engine: Engine) -> None:
+    """Let the engine's transactions write behind and begin with their first round trip (psycopg only).
+
+    The connections run in psycopg's autocommit mode and the transaction is opened by an explicit
+    BEGIN that travels with the transaction's first statement: a case step is then two round trips,
+    `BEGIN; SELECT … FOR UPDATE` and `writes; COMMIT`. Call it right after creating the engine,
+    before its first connection.
+    """
+    if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg" or engine in _installed:
+        return
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.autocommit = True  # BEGIN is ours: see on_begin
+
+    def on_begin(connection: Connection) -> None:
+        connection.info[_BEGIN_KEY] = True  # sent with the transaction's first statement
+
+    def before_statement(connection: Connection, _cursor: Any, _statement: str, _parameters: Any,
+                         context: Any, _many: bool) -> None:
+        if context is not None:  # hot_sql's own statements pass no context and send the buffer themselves
+            _send(connection)
+
+    def on_commit(connection: Connection) -> None:
+        _send(connection, commit=True)
+
+    def on_rollback(connection: Connection) -> None:
+        _forget(connection.info)
+
+    def on_reset(_dbapi_connection: Any, record: Any, _reset_state: Any) -> None:
+        _forget(record.info)
+
+    event.listen(engine.pool, "connect", on_connect)
+    event.listen(engine, "begin", on_begin)
+    event.listen(engine, "before_cursor_execute", before_statement)
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine, "rollback", on_rollback)
+    event.listen(engine.pool, "reset", on_reset)
+    _installed.add(engine)
+
+
+def _forget(info: dict[str, Any]) -> None:
+    info.pop(_BEGIN_KEY, None)
+    info.pop(_BUFFER_KEY, None)
+
+
+def _writes_behind(connection: Connection) -> bool:
+    return connection.engine in _installed
+
+
+def _send(connection: Connection, commit: bool = False, then: str | None = None) -> Any:
+    """One round trip: the pending BEGIN, the buffered statements, then `then` or the COMMIT.
+
+    Sent as one simple-protocol message (values are quoted into the text). Returns the cursor, on
+    the result of `then` when given.
+    """
+    info = connection.info
+    parts = ["BEGIN"] if info.pop(_BEGIN_KEY, False) else []
+    buffer: _Buffer | None = info.get(_BUFFER_KEY)
+    refusals: list[Callable[[], Exception]] = []
+    if buffer is not None and buffer.statements:
+        text, refusals = buffer.take()
+        parts.append(text)
+    if then is not None:
+        parts.append(then)
+    elif not parts or parts == ["BEGIN"] and commit:
+        return None  # nothing to send; a transaction that ran no statement has nothing to commit
+    elif commit:
+        parts.append("COMMIT")
+    text = ";\n".join(parts)
+    raw: Any = connection.connection.driver_connection
+    cursor = raw.cursor()
+    try:
+        cursor.execute(text, prepare=False)
+    except connection.dialect.loaded_dbapi.Error as error:
+        if refusals and getattr(error, "sqlstate", None) == "22012":  # the check of `execute_checked`
+            raise refusals[0]() from error
+        raise _wrapped(connection, text, None, error) from error
+    while cursor.nextset():
+        pass  # on the last result: `then`'s
+    return cursor
+
+
+_PLACEHOLDER = re.compile(r"%\(([^)]+)\)s")
+
+
+@functools.lru_cache(maxsize=256)
+def _template(sql: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Split a pyformat statement into its text pieces and the parameter names between them."""
+    pieces = _PLACEHOLDER.split(sql)
+    return tuple(piece.replace("%%", "%") for piece in pieces[0::2]), tuple(pieces[1::2])
+
+
+def _literal(value: Any, raw: Any) -> str:
+    """A PostgreSQL literal (standard_conforming_strings on: a quote is doubled, a backslash is itself)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return "'" + value.isoformat() + "'"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "'\\x" + bytes(value).hex() + "'::bytea"
+    from psycopg.sql import Literal  # anything else: psycopg's own adaptation
+
+    return str(Literal(value).as_string(raw))
+
+
+def _render(raw: Any, sql: str, parameters: Mapping[str, Any]) -> str:
+    if raw.info.parameter_status("standard_conforming_strings") != "on":
+        raise RuntimeError("hot_sql needs standard_conforming_strings = on")
+    texts, names = _template(sql)
+    out = [texts[0]]
+    for name, text in zip(names, texts[1:], strict=True):
+        out.append(_literal(parameters[name], raw))
+        out.append(text)
+    return "".join(out)
+
+
+# --- execution ---------------------------------------------------------------------------------------------
+
+
 def _connection(session: Session) -> tuple[Connection, Any]:
     connection = session.connection()  # begins the session's transaction if it has not begun
     return connection, connection.connection.driver_connection
 
 
-def _run(session: Session, statement: HotStatement, rows: Sequence[Mapping[str, Any]], many: bool) -> Any:
+def _dispatch(connection: Connection, when: str, cursor: Any, sql: str, parameters: Any, many: bool) -> None:
+    if connection._has_events or connection.engine._has_events:
+        getattr(connection.dispatch, when)(connection, cursor, sql, parameters if many else parameters[0], None, many)
+
+
+def _run(session: Session, statement: HotStatement, rows: Sequence[Mapping[str, Any]], many: bool,
+         refused: Callable[[], Exception] | None = None, read: bool = False) -> Any:
+    """Buffer (a write inside `batched`, written behind), or execute now and return the cursor.
+
+    A read that opens the transaction travels with its BEGIN (and any buffered writes): one round trip.
+    """
     connection, raw = _connection(session)
     compiled = statement.compiled(connection.dialect)
     parameters = [_parameters(compiled, row) for row in rows]
+    behind = _writes_behind(connection)
+    if behind and not read and session.info.get(_BATCH_KEY):
+        _dispatch(connection, "before_cursor_execute", None, compiled.sql, parameters, many)
+        buffer = connection.info.setdefault(_BUFFER_KEY, _Buffer())
+        sql = compiled.sql
+        if refused is not None:  # fails with division_by_zero unless exactly one row changed
+            sql = f"WITH changed AS ({sql} RETURNING 1) SELECT 1 / count(*) FROM changed"
+            buffer.refusals.append(refused)
+        buffer.statements.extend(_render(raw, sql, values) for values in parameters)
+        return None
+    if behind and read and _BEGIN_KEY in connection.info:
+        _dispatch(connection, "before_cursor_execute", None, compiled.sql, parameters, many)
+        cursor = _send(connection, then=_render(raw, compiled.sql, parameters[0]))
+        _dispatch(connection, "after_cursor_execute", cursor, compiled.sql, parameters, many)
+        return cursor
+    if behind:
+        _send(connection)
     cursor = raw.cursor()
-    dispatch = connection.dispatch
-    if connection._has_events or connection.engine._has_events:
-        dispatch.before_cursor_execute(connection, cursor, compiled.sql, parameters if many else parameters[0],
-                                       None, many)
+    _dispatch(connection, "before_cursor_execute", cursor, compiled.sql, parameters, many)
     try:
         if many:
             cursor.executemany(compiled.sql, parameters)
@@ -105,9 +288,9 @@ def _run(session: Session, statement: HotStatement, rows: Sequence[Mapping[str, 
             cursor.execute(compiled.sql, parameters[0])
     except connection.dialect.loaded_dbapi.Error as error:
         raise _wrapped(connection, compiled.sql, parameters, error) from error
-    if connection._has_events or connection.engine._has_events:
-        dispatch.after_cursor_execute(connection, cursor, compiled.sql, parameters if many else parameters[0],
-                                      None, many)
+    _dispatch(connection, "after_cursor_execute", cursor, compiled.sql, parameters, many)
+    if refused is not None and cursor.rowcount != 1:
+        raise refused()
     return cursor
 
 
@@ -121,9 +304,18 @@ def _wrapped(connection: Connection, sql: str, parameters: Any, error: Any) -> S
     return wrapped
 
 
-def execute(session: Session, statement: HotStatement, params: Mapping[str, Any]) -> Any:
-    """Run one statement; returns the DBAPI cursor (inside `batched`, its row count is set when the block ends)."""
-    return _run(session, statement, [params], many=False)
+def execute(session: Session, statement: HotStatement, params: Mapping[str, Any]) -> None:
+    _run(session, statement, [params], many=False)
+
+
+def execute_checked(session: Session, statement: HotStatement, params: Mapping[str, Any],
+                    refused: Callable[[], Exception]) -> None:
+    """Run an UPDATE or DELETE that must change exactly one row, else raise `refused()`.
+
+    Inside `batched` on PostgreSQL the check runs in the database, and the error is raised when the
+    buffer is sent (at the latest with the COMMIT, which then does not happen).
+    """
+    _run(session, statement, [params], many=False, refused=refused)
 
 
 def executemany(session: Session, statement: HotStatement, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -132,8 +324,8 @@ def executemany(session: Session, statement: HotStatement, rows: Sequence[Mappin
 
 
 def fetch_one(session: Session, statement: HotStatement, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """Run a SELECT and return its first row with the column types' result processing applied."""
-    cursor = execute(session, statement, params)
+    """Run a SELECT now and return its first row with the column types' result processing applied."""
+    cursor = _run(session, statement, [params], many=False, read=True)
     row = cursor.fetchone()
     if row is None:
         return None
@@ -179,19 +371,15 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
 
 @contextmanager
 def batched(session: Session) -> Iterator[None]:
-    """Queue the statements of the block and send them in one round trip at its end (PostgreSQL).
+    """Write the block's hot statements behind (PostgreSQL): they go with the transaction's next round trip.
 
-    Elsewhere (SQLite) the statements simply run one by one.
+    Elsewhere (SQLite, a local file) the statements simply run one by one.
     """
-    connection, raw = _connection(session)
-    if not hasattr(raw, "pipeline") or session.info.get(_PIPELINE_KEY):
+    if session.info.get(_BATCH_KEY):
         yield
         return
-    session.info[_PIPELINE_KEY] = True
+    session.info[_BATCH_KEY] = True
     try:
-        with raw.pipeline():
-            yield
-    except connection.dialect.loaded_dbapi.Error as error:
-        raise _wrapped(connection, "(pipeline)", None, error) from error
+        yield
     finally:
-        session.info[_PIPELINE_KEY] = False
+        session.info[_BATCH_KEY] = False
