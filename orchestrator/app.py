@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 
+from orchestrator import timesource
 from orchestrator.config import load_config
 from orchestrator.db import make_engine, make_session_factory
 
@@ -15,6 +16,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder="web/static", template_folder="web/templates")
     app.config.update(load_config(test_config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"]
+    timesource.configure_from_env()  # LIANBAN_NOW / LIANBAN_NOW_OFFSET_S: a test's worker on the test's clock
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     engine = make_engine(app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"])
@@ -29,7 +31,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     workflow_cache.capacity = app.config["WORKFLOW_CACHE_SIZE"]
 
     from orchestrator.auth import guard
-    from orchestrator.web import accounts, approval, calendar, clock, errors, login, openapi, operations, pages
+    from orchestrator.web import (
+        accounts,
+        approval,
+        calendar,
+        clock,
+        errors,
+        login,
+        openapi,
+        operations,
+        pages,
+        supervision,
+    )
     from orchestrator.web.engine_rest import blueprint as engine_rest
 
     errors.register(app)
@@ -43,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(clock.blueprint)
     app.register_blueprint(operations.blueprint)
     app.register_blueprint(approval.blueprint)
+    app.register_blueprint(supervision.blueprint)
     _load_calendar(app)
 
     if not app.config["BROKER_URL"].startswith("memory://"):

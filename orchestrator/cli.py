@@ -6,7 +6,6 @@ The same commands run as `flask lianban …`.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -14,6 +13,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator import timesource
 from orchestrator.db import transaction
 from orchestrator.errors import LianbanError
 
@@ -74,7 +74,7 @@ def timers_command(loop: bool) -> None:
     if loop:
         run_forever(_sessions(), current_app.config["SCHEDULER_INTERVAL_S"])
     else:
-        click.echo(f"fired {fire_due_timers(_sessions(), datetime.now(UTC))}")
+        click.echo(f"fired {fire_due_timers(_sessions(), timesource.now())}")
 
 
 @group.command("verify-audit")

@@ -49,6 +49,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "MAX_UPLOAD_BYTES": int(os.environ.get("LIANBAN_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))),
         # Cases kept deserialised in memory between steps (0: restore every step from the database).
         "WORKFLOW_CACHE_SIZE": int(os.environ.get("LIANBAN_WORKFLOW_CACHE_SIZE", "500")),
+        # /api/test/clock (the controllable time source) outside tests: never in production.
+        "TEST_HOOKS": os.environ.get("LIANBAN_TEST_HOOKS", "0") == "1",
         "SQL_ECHO": os.environ.get("LIANBAN_SQL_ECHO", "0") == "1",
         # `make run` seeds demo departments and one user per role (password lianban-demo).
         "DEMO_ACCOUNTS": os.environ.get("LIANBAN_DEMO_ACCOUNTS", "1") == "1",

@@ -8,11 +8,12 @@ Years without calendar data are refused rather than guessed.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from orchestrator import timesource
 from orchestrator.errors import LianbanError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -81,8 +82,13 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day, time(23, 59, 59), SHANGHAI)
 
 
+def shanghai_iso(moment: datetime | None) -> str | None:
+    """A stored (UTC) moment as people read it: ISO 8601 in Asia/Shanghai."""
+    return moment.astimezone(SHANGHAI).isoformat() if moment else None
+
+
 def local_today(now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
+    return (now or timesource.now()).astimezone(SHANGHAI).date()
 
 
 def workdays_from_now(count: int) -> str:

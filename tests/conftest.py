@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import create_app, workcalendar
+from orchestrator import create_app, timesource, workcalendar
 from orchestrator.db import Base, make_engine, transaction
 from tests.fake_department import FakeDepartment
 
@@ -69,6 +69,14 @@ def app(database_url: str) -> Iterator[Flask]:
     workcalendar.set_overrides({}, set())  # create_app loaded the previous test's calendar rows
     yield app
     app.extensions["lianban.engine"].dispose()
+
+
+@pytest.fixture(autouse=True)
+def system_clock() -> Iterator[None]:
+    """Every test starts and ends on the system clock; tests that need another set `orchestrator.timesource`."""
+    timesource.reset()
+    yield
+    timesource.reset()
 
 
 @pytest.fixture()

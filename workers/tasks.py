@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from celery import shared_task
 from flask import current_app
+
+from orchestrator import timesource
 
 
 @shared_task(name="lianban.timers.fire_due", acks_late=True,  # type: ignore[untyped-decorator]
@@ -14,7 +14,7 @@ def fire_due_timers() -> int:
     """Fire every timer that is due; each fires under its case's lock, exactly once."""
     from orchestrator.scheduler import fire_due_timers as fire
 
-    return fire(current_app.extensions["lianban.sessions"], datetime.now(UTC))
+    return fire(current_app.extensions["lianban.sessions"], timesource.now())
 
 
 @shared_task(name="lianban.jobs.run", acks_late=True,  # type: ignore[untyped-decorator]

@@ -141,6 +141,21 @@ ENDPOINT_RULES: dict[str, Rule] = {
     "clock.resume_clock": rule(*STAFF, scope="case"),
     "clock.extend_clock": rule(DEPARTMENT_HEAD, scope="case"),
     "clock.supervision_clocks": rule(SUPERVISOR, DEPARTMENT_HEAD),
+    # supervision (督办): supervisors and department heads read (heads: their departments' lists); a head or a
+    # supervisor reassigns; anyone signed in reads their own notifications; /api/test/clock: administrators
+    "supervision.warnings": rule(SUPERVISOR, DEPARTMENT_HEAD),
+    "supervision.overdue": rule(SUPERVISOR, DEPARTMENT_HEAD),
+    "supervision.on_time_rate": rule(SUPERVISOR, DEPARTMENT_HEAD),
+    "supervision.handling_times": rule(SUPERVISOR, DEPARTMENT_HEAD),
+    "supervision.step_times": rule(SUPERVISOR, DEPARTMENT_HEAD),
+    "supervision.items": rule(SUPERVISOR, DEPARTMENT_HEAD),
+    "supervision.close_item": rule(SUPERVISOR),
+    "supervision.remind": rule(SUPERVISOR, DEPARTMENT_HEAD, scope="case"),
+    "supervision.add_note": rule(SUPERVISOR, DEPARTMENT_HEAD, scope="case"),
+    "supervision.list_notes": rule(SUPERVISOR, DEPARTMENT_HEAD, scope="case"),
+    "supervision.reassign": rule(DEPARTMENT_HEAD, SUPERVISOR, scope="task"),
+    "supervision.list_notifications": rule(signed_in=True),
+    "supervision.read_notification": rule(signed_in=True),
     # approval operations: the services check the assignee / completer themselves (approval_access)
     "approval.send_back_targets": rule(*STAFF),
     "approval.send_back_preview": rule(*STAFF),

@@ -7,6 +7,7 @@ each operation and turns the difference into projection rows (`diff_snapshots`).
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    TimeDateEventDefinition,
     TimerEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
@@ -25,6 +27,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from orchestrator import timesource
 from orchestrator.engine.event_subprocess import EventSubprocessTrigger
 from orchestrator.engine.events import recorded_messages
 from orchestrator.engine.expressions import is_camunda_expression
@@ -45,9 +48,11 @@ from orchestrator.engine.specs import message_event, throw_bpmn_error
 from orchestrator.errors import EngineError, ExpressionError, LianbanError
 
 STATE_FORMAT = "lianban-1"
+_VARIABLE_ONLY = re.compile(r"^(?:\$\{\s*([A-Za-z_]\w*)\s*\}|([A-Za-z_]\w*))$")
 # SpiffWorkflow's TaskIterator stops silently at this depth; a deeper tree would look finished.
 SPIFF_MAX_DEPTH = 1000
 
+timesource.install_engine_clock()  # engine timers are due on the same clock as the scheduler
 _serializer = make_serializer()
 _registry = _serializer.registry
 _workflow_converter = _registry.convert_from_dict["BpmnWorkflow"].args[0].__self__
@@ -78,7 +83,7 @@ def to_datetime(value: Any, where: str) -> datetime | None:
         try:  # an ISO 8601 duration: that long from now
             parsed = TimerEventDefinition.parse_iso_duration(value.strip())
             delta: timedelta = TimerEventDefinition.get_timedelta_from_start(parsed)
-            return datetime.now(UTC) + delta
+            return timesource.now() + delta
         except Exception as exc:  # SpiffWorkflow raises a bare Exception for a bad duration
             raise ExpressionError(f"{where} 不是有效的时长：{value}", f"{where} is not a valid ISO 8601 duration",
                                   ) from exc
@@ -366,6 +371,27 @@ class CaseRuntime:
             data.update(modifications)
             for name in deletions:
                 data.pop(name, None)
+
+    def retime_timers(self, moments: Mapping[str, str]) -> int:
+        """Move waiting date timers whose expression is exactly one of `moments`' variables (`${name}`) to its
+        new value, and set those variables; returns how many timers moved (0: nothing was changed).
+
+        How a diagram's timer follows Lianban's statutory clock: a pause or an extension moves it too."""
+        waiting = []
+        for task in self.all_tasks():
+            definition = getattr(task.task_spec, "event_definition", None)
+            if task.state != TaskState.WAITING or not isinstance(definition, TimeDateEventDefinition):
+                continue
+            match = _VARIABLE_ONLY.match(str(definition.expression or "").strip())
+            name = (match.group(1) or match.group(2)) if match else ""
+            if name in moments and task._get_internal_data("event_value") != moments[name]:
+                waiting.append((task, moments[name]))
+        if not waiting:
+            return 0
+        self.set_variables(moments, [])
+        for task, value in waiting:
+            task._set_internal_data(event_value=value)
+        return len(waiting)
 
     def cancel(self) -> None:
         self.workflow.cancel()

@@ -29,6 +29,7 @@ from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from orchestrator import timesource
 from orchestrator.engine.event_subprocess import EventSubprocessTrigger
 from orchestrator.engine.multi_instance import CamundaMultiInstance
 
@@ -207,7 +208,7 @@ def diff_snapshots(runtime: CaseRuntime, before: Snapshot, after: Snapshot, sinc
             at = _epoch(task.last_state_change)
             activities.append(ActivityRecord(key, activity_id, spec.bpmn_name, activity_type(task), at,
                                              at if finished else None, False))
-    now = datetime.now(UTC)
+    now = timesource.now()
     for key in before.active - seen:  # dropped from the tree (interrupted, terminated)
         activities.append(ActivityRecord(key, "", None, "", None, now, True))
 

@@ -16,6 +16,7 @@ from orchestrator.models.instances import (
     ProcessInstance,
     Timer,
 )
+from orchestrator.models.supervision import Notification, SupervisionAction, SupervisionItem, TimerFiring
 
 __all__ = [
     "ApiToken",
@@ -40,8 +41,12 @@ __all__ = [
     "Incident",
     "Job",
     "MessageSubscription",
+    "Notification",
     "ProcessDefinition",
     "ProcessInstance",
+    "SupervisionAction",
+    "SupervisionItem",
     "TaskProxy",
     "Timer",
+    "TimerFiring",
 ]

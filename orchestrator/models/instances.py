@@ -65,10 +65,18 @@ class HumanTask(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_by: Mapped[str | None] = mapped_column(String(128))
     suspended: Mapped[bool] = mapped_column(default=False)
+    # Step limit (环节时限), kept on the row so that warning / overdue lists are index look-ups:
+    # NORMAL, WARNING, OVERDUE while open, STOPPED once ended; None when the step has no limit.
+    limit_state: Mapped[str | None] = mapped_column(String(16))
+    limit_days: Mapped[int | None] = mapped_column(Integer)
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    department: Mapped[str | None] = mapped_column(String(128))
 
 
 Index("ix_human_task_open_due", HumanTask.state, HumanTask.due)
 Index("ix_human_task_assignee_state", HumanTask.assignee, HumanTask.state, HumanTask.due)
+Index("ix_human_task_limit_warn", HumanTask.limit_state, HumanTask.warn_at)
+Index("ix_human_task_limit_due", HumanTask.limit_state, HumanTask.due)
 
 
 class HumanTaskCandidate(Base):

@@ -19,6 +19,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from orchestrator import timesource
 from orchestrator.models import AuditChainHead, AuditEvent, ProcessInstance
 from orchestrator.services import hot_sql
 
@@ -47,7 +48,7 @@ EventSpec = tuple[str, str | None, dict[str, Any]]  # (event type, actor, payloa
 
 
 def _at() -> datetime:
-    now = datetime.now(UTC)
+    now = timesource.now()
     return now.replace(microsecond=(now.microsecond // 1000) * 1000)  # what every database keeps
 
 

@@ -55,6 +55,11 @@ def _from_values(values: tuple[Any, ...]) -> CaseRecord:
     return CaseRecord(**dict(zip(_COLUMNS, values, strict=True)), persisted=True)
 
 
+def from_locked_row(row: Any) -> CaseRecord:
+    """A case read by a caller's own locking query (it selected every column of the case table)."""
+    return _from_row(row)
+
+
 # Built once: the hot path runs these on every step, so no statement is constructed per call.
 _SELECTED = [_TABLE.c[name] for name in _COLUMNS]
 _LOCK_BY_ID = hot_sql.HotStatement(select(*_SELECTED).where(_TABLE.c.id == bindparam("row_id")).with_for_update())

@@ -12,18 +12,19 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from orchestrator import timesource
 from orchestrator.auth.principal import Principal
 from orchestrator.engine.runtime import STATE_FORMAT, CaseRuntime, Snapshot, diff_snapshots
 from orchestrator.engine.sandbox import make_script_engine
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
-from orchestrator.services import approval_hooks, case_store, clock, hot_sql, manual_entry, task_rows
+from orchestrator.services import approval_hooks, case_store, clock, hot_sql, manual_entry, step_limits, task_rows
 from orchestrator.services.audit import EventSpec, record_event, record_events
 from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.connectors import publish_after_commit
@@ -70,7 +71,7 @@ class Correlation:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return timesource.now()
 
 
 def _not_found(instance_id: str) -> NotFoundError:
@@ -149,6 +150,7 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
     copies = approval_hooks.copies_for(case.runtime, changes, actor, case.events)  # 抄送 drawn on the steps
     case.events.extend(audit_specs(changes, actor))
     case.events.extend(manual_entry.audit_specs(manual, actor))
+    case.events.extend(step_limits.stop_events(session, changes.ended_user_tasks, actor, case.runtime))
     if case.runtime.is_completed and instance.state == ACTIVE:
         instance.state = COMPLETED
         instance.ended_at = _now()
@@ -222,6 +224,9 @@ def start_case(
         started_at=_now(),
         started_by=actor,
     )
+    # the statutory clock as case variables, for timers that read it (`${statutory_deadline}`)
+    runtime.workflow.task_tree.data.update(clock.planned_variables(dict(definition.properties or {}),
+                                                                   instance.started_at))
     case = LoadedCase(instance, loaded, runtime, Snapshot(), time.time())
     runtime.run()
     if before_run is not None:
@@ -360,7 +365,9 @@ def terminate_case(session: Session, instance_id: str, reason: str | None, actor
     instance.state = TERMINATED
     instance.ended_at = _now()
     instance.end_reason = reason
-    record_event(session, instance, "case.terminated", actor, {"reason": reason})
+    record_events(session, instance, [*step_limits.stop_events(session, {}, actor, instance_id=instance.id),
+                                      ("case.terminated", actor, {"reason": reason})])
+    step_limits.stop_case_steps(session, instance.id)
     clock.stop_clocks(session, instance, actor)
     case_store.save(session, instance)
     close_all_projections(session, instance, canceled=True)
@@ -370,15 +377,42 @@ def terminate_case(session: Session, instance_id: str, reason: str | None, actor
 def fire_timer(session: Session, timer_id: str, actor: str | None = "scheduler") -> bool:
     """Fire one due timer under its case's lock; False when it was already fired or removed."""
     instance = case_store.lock_owner_of(session, _table(Timer), timer_id)
-    if instance is None or instance.state != ACTIVE:
-        return False  # fired by someone else meanwhile, or the case stopped
-    case = load_case(session, instance.id, instance=instance)
+    if instance is None:
+        return False  # fired by someone else meanwhile
     timer = session.get(Timer, timer_id, populate_existing=True)
     if timer is None:
         return False
+    return fire_locked_timer(session, instance, timer_id, timer.activity_id, timer.due_at, actor)
+
+
+def fire_locked_timer(session: Session, instance: CaseRecord, timer_id: str, activity_id: str, due_at: datetime,
+                      actor: str | None = "scheduler") -> bool:
+    """Fire a timer whose case the caller holds locked; False when the engine does not consider it due yet
+    or the case is no longer active (then nothing is written)."""
+    if instance.state != ACTIVE:
+        return False
+    case = load_case(session, instance.id, instance=instance)
+    if timer_id not in case.before.timers:
+        return False  # already fired (the projection row was stale)
     case.runtime.fire_timers()
-    case.audit("timer.fired", actor, {"timer_id": timer_id, "activity_id": timer.activity_id,
-                                      "due_at": timer.due_at.isoformat()})
+    if case.runtime.snapshot().timers.get(timer_id) == case.before.timers[timer_id]:
+        return False  # not due on the engine's clock (a due time equal to `now` fires on the next round)
+    case.audit("timer.fired", actor, {"timer_id": timer_id, "activity_id": activity_id,
+                                      "due_at": due_at.isoformat()})
+    save_case(session, case, actor)
+    return True
+
+
+def retime_clock_timers(session: Session, instance: CaseRecord, variables: dict[str, str],
+                        actor: str | None = None) -> bool:
+    """Move the case's waiting timers that read the statutory clock's variables (caller holds the lock)."""
+    if instance.state != ACTIVE or not variables:
+        return False
+    case = load_case(session, instance.id, instance=instance)
+    moved = case.runtime.retime_timers(variables)
+    if not moved:
+        return False
+    case.audit("clock.timers_moved", actor, {"timers": moved, **variables})
     save_case(session, case, actor)
     return True
 
@@ -405,6 +439,7 @@ def update_variables(session: Session, instance_id: str, modifications: Mapping[
 
 __all__ = [
     "ACTIVE", "COMPLETED", "SUSPENDED", "TERMINATED", "LianbanError", "complete_external", "complete_task",
-    "correlate_message", "due_timer_ids", "fire_timer", "load_case", "set_suspended", "start_case",
+    "correlate_message", "due_timer_ids", "fire_locked_timer", "fire_timer", "load_case",
+    "retime_clock_timers", "set_suspended", "start_case",
     "terminate_case", "update_variables",
 ]

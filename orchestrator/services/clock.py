@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import workcalendar
+from orchestrator import timesource, workcalendar
 from orchestrator.db import transaction
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import CaseClock, ClockExtension, ClockPause, ProcessDefinition, ProcessInstance
@@ -44,7 +44,14 @@ from orchestrator.services import calendar as calendar_service
 from orchestrator.services import case_store
 from orchestrator.services.audit import EventSpec, record_events
 from orchestrator.services.case_store import CaseRecord
-from orchestrator.workcalendar import SHANGHAI, CalendarDataMissingError, add_workdays, end_of_day, is_workday
+from orchestrator.workcalendar import (
+    SHANGHAI,
+    CalendarDataMissingError,
+    add_workdays,
+    end_of_day,
+    is_workday,
+    shanghai_iso,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +98,7 @@ def _policy(policy: WarnPolicy | None) -> WarnPolicy:
 
 
 def _utc(now: datetime | None) -> datetime:
-    return (now or datetime.now(UTC)).astimezone(UTC)
+    return (now or timesource.now()).astimezone(UTC)
 
 
 def _local_date(moment: datetime) -> date:
@@ -121,20 +128,23 @@ def _schedule(clock: CaseClock, policy: WarnPolicy) -> None:
     clock.warn_at = datetime.combine(warn_day, time(0, 0), SHANGHAI).astimezone(UTC)
 
 
-def _json_time(moment: datetime | None) -> str | None:
-    return moment.astimezone(SHANGHAI).isoformat() if moment else None
+_json_time = shanghai_iso
+
+
+def target_status(now: datetime, deadline: datetime, warn_at: datetime | None) -> str:
+    """NORMAL, WARNING (from `warn_at` on) or OVERDUE (after `deadline`): for case clocks and step limits."""
+    if now > deadline:
+        return OVERDUE
+    if warn_at is not None and now >= warn_at:
+        return WARNING
+    return NORMAL
 
 
 def _settle(clock: CaseClock, now: datetime) -> list[EventSpec]:
     """Move a running clock to the status `now` calls for; one event per transition."""
     if clock.status in (PAUSED, STOPPED) or clock.deadline is None:
         return []
-    if now > clock.deadline:
-        target = OVERDUE
-    elif clock.warn_at is not None and now >= clock.warn_at:
-        target = WARNING
-    else:
-        target = NORMAL
+    target = target_status(now, clock.deadline, clock.warn_at)
     if target == clock.status:
         return []
     payload = {"kind": clock.kind, "deadline": _json_time(clock.deadline), "at": _json_time(now)}
@@ -157,6 +167,44 @@ def _save_events(session: Session, record: CaseRecord, events: list[EventSpec]) 
     if events:
         record_events(session, record, events)
         case_store.save(session, record)
+
+
+# --- the clock in the diagram -------------------------------------------------------------------------------
+# A bundle's timers read the clock through case variables: `${statutory_warn_at}`, `${statutory_deadline}`,
+# `${committed_warn_at}`, `${committed_deadline}` (ISO 8601, Shanghai). A paused, stopped or not yet computable
+# clock shows `NEVER`, so its timers wait; pauses, resumes and extensions move the waiting timers.
+NEVER = "9999-12-31T23:59:59+08:00"
+
+
+def clock_variables(clocks: list[CaseClock]) -> dict[str, str]:
+    variables: dict[str, str] = {}
+    for clock in clocks:
+        running = clock.status not in (PAUSED, STOPPED)
+        variables[f"{clock.kind}_deadline"] = (_json_time(clock.deadline) if running else None) or NEVER
+        variables[f"{clock.kind}_warn_at"] = (_json_time(clock.warn_at) if running else None) or NEVER
+    return variables
+
+
+def planned_variables(properties: dict[str, Any], moment: datetime, policy: WarnPolicy | None = None) -> dict[str, str]:
+    """The clock variables of a case about to start at `moment` (its timers run before the clock rows exist)."""
+    warn_policy = _policy(policy)
+    planned = []
+    for kind, days in _limits(properties).items():
+        clock = CaseClock(kind=kind, started_on=_local_date(moment), limit_days=days, paused_workdays=0,
+                          extended_days=0, status=NORMAL)
+        try:
+            _schedule(clock, warn_policy)
+        except CalendarDataMissingError:
+            clock.deadline = clock.warn_at = None
+        planned.append(clock)
+    return clock_variables(planned)
+
+
+def _retime(session: Session, record: CaseRecord, clocks: list[CaseClock]) -> None:
+    """Move the diagram's timers that read the clock (nothing is written when no timer reads it)."""
+    from orchestrator.services import cases
+
+    cases.retime_clock_timers(session, record, clock_variables(clocks))
 
 
 # --- life cycle --------------------------------------------------------------------------------------------
@@ -287,6 +335,7 @@ def pause(session: Session, instance_id: str, reason: str, note: str | None, act
         clock.status, clock.paused_since = PAUSED, moment
     session.flush()
     _save_events(session, record, events)
+    _retime(session, record, clocks)
     return describe(session, instance_id)
 
 
@@ -300,6 +349,7 @@ def resume(session: Session, instance_id: str, actor: str | None, now: datetime 
     if not paused:
         raise ConflictError("时限未暂停", "The clock is not paused", code="clock.not_paused")
     events: list[EventSpec] = []
+    before_days = paused[0].paused_workdays
     for clock in paused:
         pause_row = _open_pause(session, clock)
         since = clock.paused_since or moment
@@ -315,8 +365,14 @@ def resume(session: Session, instance_id: str, actor: str | None, now: datetime 
         events.append(("clock.resumed", actor, {"kind": clock.kind, "paused_workdays": workdays,
                                                 "deadline": _json_time(clock.deadline), "at": _json_time(moment)}))
         events.extend(_settle(clock, moment))
+    if paused:  # the case's open steps move by the same paused working days
+        from orchestrator.services import step_limits
+
+        events.extend(step_limits.shift_open_steps(session, instance_id, paused[0].paused_workdays - before_days,
+                                                   moment, warn_policy))
     session.flush()
     _save_events(session, record, events)
+    _retime(session, record, clocks)
     return describe(session, instance_id)
 
 
@@ -362,6 +418,7 @@ def extend(session: Session, instance_id: str, days: int, approved_by: str, reas
         events.extend(_settle(clock, moment))
     session.flush()
     _save_events(session, record, events)
+    _retime(session, record, clocks)
     return describe(session, instance_id)
 
 
@@ -401,6 +458,7 @@ def scan_clock(session: Session, clock_id: int, now: datetime, policy: WarnPolic
     if record is None or clock.status in (PAUSED, STOPPED):
         return []
     events: list[EventSpec] = []
+    retime = False
     if clock.deadline is None:
         try:
             _schedule(clock, _policy(policy))
@@ -408,10 +466,27 @@ def scan_clock(session: Session, clock_id: int, now: datetime, policy: WarnPolic
             return []
         events.append(("clock.deadline_set", "scheduler", {"kind": clock.kind,
                                                             "deadline": _json_time(clock.deadline)}))
+        retime = True
     events.extend(_settle(clock, _utc(now)))
     session.flush()
-    _save_events(session, record, events)
+    if events:
+        record_events(session, record, events)
+        _escalate(session, record, clock, events, _utc(now))
+        case_store.save(session, record)
+    if retime:
+        _retime(session, record, list(session.scalars(select(CaseClock).where(CaseClock.instance_id == record.id))))
     return [event[0] for event in events]
+
+
+def _escalate(session: Session, record: CaseRecord, clock: CaseClock, events: list[EventSpec], now: datetime) -> None:
+    """Overdue: notify the lead department's head and the supervisors and open a 督办 item; warning: notify."""
+    from orchestrator.services import supervision
+
+    kinds = {event[0] for event in events}
+    if "clock.overdue" in kinds:
+        supervision.escalate_case(session, record, clock, now)
+    elif "clock.warning" in kinds:
+        supervision.warn_case(session, record, clock)
 
 
 _calendar_seen: dict[str, frozenset[int] | None] = {"years": None}

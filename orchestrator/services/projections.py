@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from sqlalchemy import Table, bindparam, delete, update
 from sqlalchemy.orm import Session
 
+from orchestrator import timesource
 from orchestrator.engine.runtime import Changes
 from orchestrator.models import (
     ActivityInstance,
@@ -21,9 +21,10 @@ from orchestrator.models import (
     MessageSubscription,
     Timer,
 )
-from orchestrator.services import hot_sql, task_rows
+from orchestrator.services import hot_sql, step_limits, task_rows
 from orchestrator.services.audit import EventSpec
 from orchestrator.services.case_store import CaseRecord
+from orchestrator.services.clock import WarnPolicy
 from orchestrator.services.definitions import LoadedDefinition
 
 
@@ -56,12 +57,13 @@ def audit_specs(changes: Changes, actor: str | None) -> list[EventSpec]:
 def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefinition, changes: Changes,
                   actor: str | None, known_timers: set[str], lanes: Mapping[str, str] | None = None) -> None:
     """Insert, update and delete projection rows in bulk: a handful of statements per operation (hot path)."""
-    now = datetime.now(UTC)
+    now = timesource.now()
     suspended = instance.state == "SUSPENDED"
     if changes.new_user_tasks:
         # Assignment: assignee, candidate users and groups from the diagram; the lane when it names none
         # (`lanes`: lane name → department code, read before the batch by task_rows.lane_groups).
         applicant = instance.variables.get("applicant_name")
+        warn_policy = WarnPolicy.from_env()
         task_rows.insert_tasks(session, [
             {
                 "id": t.id, "instance_id": instance.id, "definition_id": definition.id,
@@ -72,9 +74,10 @@ def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefi
                 "candidate_groups": (t.candidate_groups or
                                      ([(lanes or {}).get(t.lane, t.lane)] if task_rows.needs_lane(t) and t.lane
                                       else [])),
-                "candidate_users": t.candidate_users, "due": t.due, "follow_up": t.follow_up,
+                "candidate_users": t.candidate_users, "follow_up": t.follow_up,
                 "priority": t.priority, "form_key": t.form_key, "properties": t.properties, "created_at": now,
                 "suspended": suspended,
+                **step_limits.initial_columns(t.properties, t.candidate_groups, t.due, now, warn_policy),
             }
             for t in changes.new_user_tasks
         ])
@@ -133,7 +136,7 @@ def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefi
 
 def close_all_projections(session: Session, instance: CaseRecord, canceled: bool) -> None:
     """A case that ends from outside (terminate) closes every open row that belongs to it."""
-    now = datetime.now(UTC)
+    now = timesource.now()
     task_rows.change_tasks(session, HumanTask.instance_id == instance.id, {"state": "CANCELED", "ended_at": now})
     session.execute(update(Job).where(Job.instance_id == instance.id, Job.state.in_(("READY", "LOCKED", "MANUAL")))
                     .values(state="CANCELED", ended_at=now))

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, delete, insert, literal_column, null, select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.engine.snapshots import UserTaskInfo
@@ -31,7 +31,9 @@ _TASKS: Table = HumanTask.__table__  # type: ignore[assignment]
 _CANDIDATES: Table = HumanTaskCandidate.__table__  # type: ignore[assignment]
 _END_TASK = hot_sql.HotStatement(
     update(_TASKS).where(_TASKS.c.id == bindparam("row_id"))
-    .values(state=bindparam("new_state"), ended_at=bindparam("at"), completed_by=bindparam("by")))
+    .values(state=bindparam("new_state"), ended_at=bindparam("at"), completed_by=bindparam("by"),
+            # a step with a limit (环节时限) turns STOPPED; literal, as hot statements bind only named parameters
+            limit_state=case((_TASKS.c.limit_state.is_(None), null()), else_=literal_column("'STOPPED'"))))
 _DROP_CANDIDATES = hot_sql.HotStatement(delete(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("row_id")))
 
 

@@ -5,7 +5,6 @@ Times are given twice: Asia/Shanghai ISO strings (`deadline`) and UTC (`deadline
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -14,9 +13,8 @@ from orchestrator.errors import InvalidRequestError
 from orchestrator.services import clock
 from orchestrator.web.apidoc import doc as _doc
 from orchestrator.web.apidoc import query_param as _query
-from orchestrator.web.request_args import actor, body_str, json_body, query_int
+from orchestrator.web.request_args import actor, body_str, json_body, query_local_moment, query_page
 from orchestrator.web.session import unit_of_work
-from orchestrator.workcalendar import SHANGHAI
 
 blueprint = Blueprint("clock", __name__, url_prefix="/api")
 
@@ -99,20 +97,6 @@ def extend_clock(instance_id: str) -> Response:
         return jsonify(clock.extend(session, instance_id, days, approved_by, reason, who, kind=kind))
 
 
-def _due_before(raw: str | None) -> dt.datetime | None:
-    if not raw:
-        return None
-    text = raw.strip().replace(" ", "+")
-    try:
-        if len(text) == 10:
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0, 0), SHANGHAI)
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidRequestError("due_before 应为日期（YYYY-MM-DD，北京时间）或带时区的时间",
-                                  "due_before must be a date or an ISO 8601 date-time", field="due_before") from None
-    return value if value.tzinfo else value.replace(tzinfo=SHANGHAI)
-
-
 @blueprint.get("/supervision/clocks")
 @_doc(parameters=[
     _query("status", "WARNING（预警）或 OVERDUE（超期），可逗号分隔；默认两者", {"type": "string"}),
@@ -135,12 +119,8 @@ def supervision_clocks() -> Response:
     if kind is not None and kind not in (clock.STATUTORY, clock.COMMITTED):
         raise InvalidRequestError("kind 应为 statutory 或 committed", "kind must be statutory or committed",
                                   field="kind")
-    first, max_results = query_int("firstResult", 0), query_int("maxResults", 100)
-    if first < 0:
-        raise InvalidRequestError("firstResult 不能为负数", "firstResult must be ≥ 0", field="firstResult")
-    if not 1 <= max_results <= 1000:
-        raise InvalidRequestError("maxResults 应在 1 到 1000 之间", "maxResults must be 1..1000", field="maxResults")
-    due_before = _due_before(request.args.get("due_before"))
+    first, max_results = query_page()
+    due_before = query_local_moment("due_before")
     with unit_of_work() as session:
         return jsonify(clock.supervision_list(session, statuses, bundle=request.args.get("bundle") or None,
                                               due_before=due_before, kind=kind, first=first,

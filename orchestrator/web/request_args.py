@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from flask import request
@@ -58,6 +58,35 @@ def query_time_value(raw: object, name: str) -> datetime | None:
         raise InvalidRequestError(f"参数 {name} 不是有效的时间", f"Query parameter {name} is not a date-time",
                                   field=name) from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def query_local_moment(name: str) -> datetime | None:
+    """A date (YYYY-MM-DD: 00:00 Asia/Shanghai of that day) or an ISO 8601 date-time (naive: Shanghai)."""
+    from orchestrator.workcalendar import SHANGHAI
+
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    text = raw.strip().replace(" ", "+")
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(0, 0), SHANGHAI)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequestError(f"{name} 应为日期（YYYY-MM-DD，北京时间）或带时区的时间",
+                                  f"{name} must be a date or an ISO 8601 date-time", field=name) from None
+    return value if value.tzinfo else value.replace(tzinfo=SHANGHAI)
+
+
+def query_page(limit: int = 1000) -> tuple[int, int]:
+    """firstResult / maxResults, checked."""
+    first, max_results = query_int("firstResult", 0), query_int("maxResults", 100)
+    if first < 0:
+        raise InvalidRequestError("firstResult 不能为负数", "firstResult must be ≥ 0", field="firstResult")
+    if not 1 <= max_results <= limit:
+        raise InvalidRequestError(f"maxResults 应在 1 到 {limit} 之间", f"maxResults must be 1..{limit}",
+                                  field="maxResults")
+    return first, max_results
 
 
 def body_str(body: dict[str, Any], name: str, max_len: int = 255) -> str | None:

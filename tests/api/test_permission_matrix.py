@@ -62,6 +62,23 @@ MATRIX: dict[str, str | tuple[str, ...]] = {
     "POST /api/cases/<instance_id>/clock/resume": STAFF,
     "POST /api/cases/<instance_id>/clock/extend": (HEAD,),
     "GET /api/supervision/clocks": (SUPERVISOR, HEAD),
+    # supervision (督办) and notifications
+    "GET /api/supervision/warnings": (SUPERVISOR, HEAD),
+    "GET /api/supervision/overdue": (SUPERVISOR, HEAD),
+    "GET /api/supervision/on-time-rate": (SUPERVISOR, HEAD),
+    "GET /api/supervision/handling-times": (SUPERVISOR, HEAD),
+    "GET /api/supervision/step-times": (SUPERVISOR, HEAD),
+    "GET /api/supervision/items": (SUPERVISOR, HEAD),
+    "POST /api/supervision/items/<int:item_id>/close": (SUPERVISOR,),
+    "POST /api/cases/<instance_id>/remind": (SUPERVISOR, HEAD),
+    "POST /api/cases/<instance_id>/notes": (SUPERVISOR, HEAD),
+    "GET /api/cases/<instance_id>/notes": (SUPERVISOR, HEAD),
+    "POST /api/tasks/<task_id>/reassign": (HEAD, SUPERVISOR),
+    "GET /api/notifications": SIGNED_IN,
+    "POST /api/notifications/<int:notification_id>/read": SIGNED_IN,
+    "GET /api/test/clock": ADMIN,
+    "PUT /api/test/clock": ADMIN,
+    "DELETE /api/test/clock": ADMIN,
     # approval operations
     "GET /api/tasks/<task_id>/send-back-targets": STAFF,
     "POST /api/tasks/<task_id>/send-back/preview": STAFF,
@@ -140,7 +157,8 @@ MATRIX: dict[str, str | tuple[str, ...]] = {
 }
 
 _SAMPLE_ARGS = {"int:year": "2026", "int:user_id": "999999", "int:token_id": "999999", "int:opinion_id": "999999",
-                "int:copy_id": "999999", "int:proxy_id": "999999",
+                "int:copy_id": "999999", "int:proxy_id": "999999", "int:item_id": "999999",
+                "int:notification_id": "999999",
                 "date": "2026-10-01",
                 "path:filename": "none.css", "path:name": "none.js"}
 _ARG = re.compile(r"<([^>]+)>")

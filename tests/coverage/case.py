@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -13,6 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator import timesource
 from orchestrator.db import transaction
 from orchestrator.models import Job, MessageSubscription, Timer
 from orchestrator.scheduler import fire_due_timers
@@ -105,10 +105,11 @@ class Case:
         return caught
 
     def fire_timers(self, after: float = 0.0) -> int:
-        """Let ``after`` seconds pass, then run the scheduler once, as the embedded loop would."""
+        """Let ``after`` seconds pass on the test's clock (frozen by the coverage conftest: no sleeping, no
+        race with a slow machine), then run the scheduler once, as the embedded loop would."""
         if after:
-            time.sleep(after)
-        return fire_due_timers(self.sessions, datetime.now(UTC))
+            timesource.advance(timedelta(seconds=after))
+        return fire_due_timers(self.sessions)
 
     # -- what happened
     def variables(self) -> dict[str, Any]:
