@@ -2,6 +2,25 @@
 
 from __future__ import annotations
 
+_HEAD = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="defs_{key}" targetNamespace="http://lianban.dev/bench">
+"""
+
+
+def single_task_diagram(key: str, form_key: str | None) -> bytes:
+    """start → one user task (with `camunda:formKey` when given) → end."""
+    form = f' camunda:formKey="{form_key}"' if form_key else ""
+    return (_HEAD.format(key=key) + f"""  <bpmn:process id="{key}" name="消防审查" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review" />
+    <bpmn:userTask id="review" name="营业前消防安全检查" camunda:candidateGroups="dept-fire-rescue"{form} />
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end" />
+    <bpmn:endEvent id="end" />
+  </bpmn:process>
+</bpmn:definitions>
+""").encode()
+
 
 def parallel_diagram(branches: int, key: str = "parallel5") -> bytes:
     """start → parallel split → `branches` user tasks → join → end."""
@@ -12,10 +31,7 @@ def parallel_diagram(branches: int, key: str = "parallel5") -> bytes:
         f'    <bpmn:sequenceFlow id="from_{i}" sourceRef="task_{i}" targetRef="join" />'
         for i in range(1, branches + 1)
     )
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="defs_{key}" targetNamespace="http://lianban.dev/bench">
-  <bpmn:process id="{key}" name="并联审批 {branches}" isExecutable="true">
+    return (_HEAD.format(key=key) + f"""  <bpmn:process id="{key}" name="并联审批 {branches}" isExecutable="true">
     <bpmn:startEvent id="start" />
     <bpmn:sequenceFlow id="to_split" sourceRef="start" targetRef="split" />
     <bpmn:parallelGateway id="split" />
@@ -25,4 +41,4 @@ def parallel_diagram(branches: int, key: str = "parallel5") -> bytes:
     <bpmn:endEvent id="end" />
   </bpmn:process>
 </bpmn:definitions>
-""".encode()
+""").encode()

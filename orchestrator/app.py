@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -30,6 +31,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     workflow_cache.capacity = app.config["WORKFLOW_CACHE_SIZE"]
 
+    from orchestrator.forms import registry as form_registry
+
+    form_registry.directory = Path(app.config["FORMS_DIR"])
+
+    from orchestrator.services.materials import settings as material_settings
+
+    material_settings.rules_path = Path(app.config["MATERIALS_CONFIG"])
+    material_settings.storage_root = Path(app.config["MATERIALS_DIR"])
+
     from orchestrator.auth import guard
     from orchestrator.web import (
         accounts,
@@ -43,6 +53,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         pages,
         supervision,
     )
+    from orchestrator.web import forms as form_routes
+    from orchestrator.web import materials as material_routes
     from orchestrator.web.engine_rest import blueprint as engine_rest
 
     errors.register(app)
@@ -57,6 +69,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(operations.blueprint)
     app.register_blueprint(approval.blueprint)
     app.register_blueprint(supervision.blueprint)
+    app.register_blueprint(form_routes.blueprint)
+    app.register_blueprint(material_routes.blueprint)
     _load_calendar(app)
 
     if not app.config["BROKER_URL"].startswith("memory://"):

@@ -42,6 +42,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "BROKER_URL": os.environ.get("CELERY_BROKER_URL") or os.environ.get("BROKER_URL") or "memory://",
         "BPMN_DIR": os.environ.get("LIANBAN_BPMN_DIR", str(PROJECT_ROOT / "bpmn")),
         "FORMS_DIR": os.environ.get("LIANBAN_FORMS_DIR", str(PROJECT_ROOT / "forms")),
+        "MATERIALS_CONFIG": os.environ.get("LIANBAN_MATERIALS", str(PROJECT_ROOT / "materials.json")),
+        "MATERIALS_DIR": os.environ.get("LIANBAN_MATERIALS_DIR", str(PROJECT_ROOT / "var" / "materials")),
         "SEED_ON_START": os.environ.get("LIANBAN_SEED_ON_START", "1") == "1",
         "RUN_SCHEDULER": os.environ.get("LIANBAN_RUN_SCHEDULER", "0") == "1",
         "JOBS_SWEEP_INTERVAL_S": float(os.environ.get("LIANBAN_JOBS_SWEEP_INTERVAL_S", "5.0")),

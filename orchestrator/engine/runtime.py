@@ -261,6 +261,19 @@ class CaseRuntime:
             lane=getattr(spec, "lane", None) or None,
         )
 
+    def form_key_of(self, task_id: str) -> str | None:
+        """The form key of a user task (`camunda:formKey`), its expression evaluated if it has one."""
+        task = self._require(task_id)
+        raw = (getattr(task.task_spec, "extensions", None) or {}).get("formKey")
+        if isinstance(raw, str) and is_camunda_expression(raw):
+            value = self.evaluate(task, raw, f"{task.task_spec.bpmn_id}.formKey")
+            return str(value) if value else None
+        return str(raw) if raw else None
+
+    def task_data(self, task_id: str) -> dict[str, Any]:
+        """Everything a task sees: the process variables on its path and its own locals (loopCounter, …)."""
+        return dict(self._require(task_id).data)
+
     def external_task_info(self, task_id: str) -> ExternalTaskInfo:
         task = self.get_task(task_id)
         assert task is not None

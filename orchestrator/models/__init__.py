@@ -5,6 +5,7 @@ from orchestrator.models.approval import ApprovalOpinion, CarbonCopy, TaskProxy
 from orchestrator.models.calendar import CalendarDay, CalendarYear
 from orchestrator.models.clock import CaseClock, ClockExtension, ClockPause
 from orchestrator.models.definitions import Deployment, DeploymentResource, ProcessDefinition
+from orchestrator.models.forms import FormDraft, FormSubmission, Material
 from orchestrator.models.instances import (
     ActivityInstance,
     AuditEvent,
@@ -36,10 +37,13 @@ __all__ = [
     "ClockPause",
     "Deployment",
     "DeploymentResource",
+    "FormDraft",
+    "FormSubmission",
     "HumanTask",
     "HumanTaskCandidate",
     "Incident",
     "Job",
+    "Material",
     "MessageSubscription",
     "Notification",
     "ProcessDefinition",

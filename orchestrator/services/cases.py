@@ -24,7 +24,16 @@ from orchestrator.engine.runtime import STATE_FORMAT, CaseRuntime, Snapshot, dif
 from orchestrator.engine.sandbox import make_script_engine
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
-from orchestrator.services import approval_hooks, case_store, clock, hot_sql, manual_entry, step_limits, task_rows
+from orchestrator.services import (
+    approval_hooks,
+    case_store,
+    clock,
+    hot_sql,
+    manual_entry,
+    step_limits,
+    task_forms,
+    task_rows,
+)
 from orchestrator.services.audit import EventSpec, record_event, record_events
 from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.connectors import publish_after_commit
@@ -56,6 +65,8 @@ class LoadedCase:
     before: Snapshot
     since: float
     events: list[EventSpec] = field(default_factory=list)
+    # Writes of this step beyond the case row and projections (a form submission): sent in the step's batch.
+    writes: list[Callable[[Session], None]] = field(default_factory=list)
 
     def audit(self, event_type: str, actor: str | None, payload: dict[str, Any]) -> None:
         """Queue an audit event; `save_case` writes the step's events in one statement."""
@@ -167,6 +178,9 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
         case.events = []
         case_store.save(session, instance)
         apply_changes(session, instance, case.definition, changes, actor, set(case.before.timers), lanes)
+        for write in case.writes:
+            write(session)
+        case.writes = []
     approval_hooks.write_copies(session, instance.id, copies)
     manual_entry.open_tasks(session, instance, case.definition, manual)
     manual_entry.close_tasks(session, ended_manual, actor)
@@ -255,16 +269,26 @@ def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], 
         from orchestrator.services.task_claims import ensure_can_complete
 
         ensure_can_complete(session, case.instance, task_id, as_user)
+    submission: task_forms.CheckedSubmission | None = None
     if task_id in case.before.external_tasks:
         # 二次录入: the clerk records what the department's system returned; the service task completes with it.
         variables = manual_entry.validated_result(session, task_id, variables)
         case.runtime.complete_external_task(task_id, variables)
+        case.writes.append(task_forms.draft_removal(task_id))
     elif task_id in case.before.user_tasks:
+        # A `lianban:` form is checked before the engine is touched: a refused submission changes nothing.
+        submission = task_forms.check_submission(case.runtime, task_id, dict(variables))
+        if submission is not None:
+            variables = submission.values
         case.runtime.complete_user_task(task_id, variables)
     else:
         raise ConflictError("任务已办结或已取消", "Task is already completed or canceled", code="task.not_open")
+    activity_id = case.runtime.activity_of(task_id)
     case.audit("task.completed", actor,
-               {"task_id": task_id, "activity_id": case.runtime.activity_of(task_id), "variables": sorted(variables)})
+               {"task_id": task_id, "activity_id": activity_id, "variables": sorted(variables)})
+    if submission is not None:
+        case.events.extend(task_forms.decision_events(task_id, activity_id, submission, actor))
+        case.writes.append(task_forms.submission_write(case.instance.id, task_id, activity_id, submission, actor))
     save_case(session, case, actor)
     return case.instance
 

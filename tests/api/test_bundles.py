@@ -21,6 +21,7 @@ from orchestrator.db import transaction
 from orchestrator.models import Job
 from orchestrator.services.cases import complete_external
 from orchestrator.services.seed import seed_bundles
+from tests.form_samples import decision, form_of, sample
 from tests.helpers import activities, complete, history_state, instance_variables, open_tasks, start
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,13 +75,21 @@ class Case:
             assert task["name"] == drawn["name"]
         return sorted(t["taskDefinitionKey"] for t in tasks)
 
-    def complete(self, key: str, variables: dict[str, Any] | None = None) -> None:
+    def task(self, key: str) -> dict[str, Any]:
         matches = [t for t in open_tasks(self.client, self.id) if t["taskDefinitionKey"] == key]
         assert len(matches) == 1, (key, self.ready())
-        complete(self.client, matches[0]["id"], variables or {})
+        return matches[0]
 
-    def decide(self, item: str, decision: str) -> None:
-        self.complete(f"task_{item}", {f"{item}_decision": decision, f"{item}_opinion": f"{item}：{decision}"})
+    def complete(self, key: str, changes: dict[str, Any] | None = None) -> None:
+        """Submit the task's form sample (tests/form_samples.py) with `changes`."""
+        task = self.task(key)
+        name = form_of(task["formKey"])
+        assert name is not None, task["formKey"]
+        complete(self.client, task["id"], sample(name, **(changes or {})))
+
+    def decide(self, item: str, value: str) -> None:
+        task = self.task(f"task_{item}")
+        complete(self.client, task["id"], decision(str(form_of(task["formKey"])), value))
 
     def history(self) -> dict[str, list[dict[str, Any]]]:
         by_activity: dict[str, list[dict[str, Any]]] = {}
@@ -140,7 +149,7 @@ def test_a_newborn_case_without_maternity_reimbursement_runs_through_every_depar
     assert "task_insurance_payment" in case.ready()
     payment = next(t for t in open_tasks(client, case.id) if t["taskDefinitionKey"] == "task_insurance_payment")
     assert payment["candidateGroups"] == ["dept-tax"] and payment["formKey"] == "lianban:newborn-insurance-payment"
-    case.complete("task_insurance_payment", {"insurance_payment_decision": "approve"})
+    case.complete("task_insurance_payment")
     for item in ["birth_certificate", "household_registration", "social_security_card"]:
         case.decide(item, "approve")
         assert "task_delivery" not in case.ready()
@@ -309,7 +318,7 @@ def test_a_refused_deregistration_ends_after_the_rejection_notice(
         complete_external(session, _tax_job(sessions, case.id).id, {"tax_clearance_no": "QS2025003"}, "tax-system")
     case.decide("deregistration", "reject")
     assert case.ready() == ["task_rejection_notice"]
-    case.complete("task_rejection_notice", {"notice_delivered": True})
+    case.complete("task_rejection_notice")
     assert history_state(client, case.id) == "COMPLETED"
     history = case.history()
     assert "end_rejected" in history and "task_delivery" not in history

@@ -14,16 +14,13 @@ from orchestrator.db import transaction
 from orchestrator.models import AuditEvent
 from orchestrator.services.audit import verify_chain
 from tests.conftest import COVERAGE_DIR, ROOT
+from tests.form_samples import sample
 from tests.helpers import complete, deploy_paths, history_state, open_tasks, start, typed
 
 DEMO = COVERAGE_DIR / "external_service_task.bpmn"  # service_call on demo.topic, then task_after
 DEREGISTRATION = ROOT / "bpmn" / "company-deregistration.bpmn"  # service_tax_deregistration on tax.deregistration
 
-INTAKE = {
-    "enterprise_name": "西宁某某餐饮有限公司", "enterprise_credit_code": "91630100MA7XXXXX1X",
-    "legal_representative": "张伟", "deregistration_reason": "resolution", "simplified_procedure": False,
-    "intake_decision": "accept", "intake_opinion": "予以受理",
-}
+INTAKE = sample("deregistration-intake")
 
 
 def _fetch(client: FlaskClient, worker: str, topic: str = "demo.topic", lock_ms: int = 60_000,

@@ -99,6 +99,16 @@ MATRIX: dict[str, str | tuple[str, ...]] = {
     "GET /api/proxies": SIGNED_IN,
     "POST /api/proxies": SIGNED_IN,
     "DELETE /api/proxies/<int:proxy_id>": SIGNED_IN,
+    # task forms, materials, joint inspection
+    "GET /api/tasks/<task_id>/form": READERS,
+    "PUT /api/tasks/<task_id>/draft": STAFF,
+    "GET /api/tasks/<task_id>/draft": STAFF,
+    "POST /api/tasks/<task_id>/submit": STAFF,
+    "GET /api/cases/<instance_id>/joint-inspection": (APPLICANT, *READERS),
+    "POST /api/cases/<instance_id>/materials": (APPLICANT, *STAFF),
+    "POST /api/tasks/<task_id>/materials": STAFF,
+    "GET /api/cases/<instance_id>/materials": (APPLICANT, *READERS),
+    "GET /api/materials/<material_id>": (APPLICANT, *READERS),
     # operations
     "GET /api/jobs": (SUPERVISOR,),
     "GET /api/jobs/<job_id>": (SUPERVISOR,),

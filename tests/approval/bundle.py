@@ -17,6 +17,7 @@ from orchestrator.services.seed import seed_bundles
 from tests.conftest import ROOT
 from tests.coverage.case import Case
 from tests.coverage.test_restaurant_bundle import DEPARTMENTS, FIRE_DOCUMENT_REVIEW, FIRE_SITE_CHECK, INTAKE
+from tests.form_samples import decision
 from tests.helpers import token_for, typed
 
 Sessions = sessionmaker[Session]
@@ -101,4 +102,5 @@ def fire_reaches_decision(case: Approval) -> None:
 
 
 def approve(item: str) -> dict[str, Any]:
-    return {f"{item}_decision": "approve", f"{item}_opinion": "准予"}
+    """The item's review form approved (tests/form_samples.py): decision, reason and what approval needs."""
+    return decision(f"restaurant-{item.replace('_', '-')}", "approve")

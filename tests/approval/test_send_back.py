@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from tests.approval.bundle import Approval, Sessions, approve, fire_reaches_decision, open_restaurant
 from tests.coverage.test_restaurant_bundle import DEPARTMENTS, FIRE_DOCUMENT_REVIEW, FIRE_SITE_CHECK
+from tests.form_samples import sample
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -72,7 +73,8 @@ def test_the_fire_branch_sent_back_two_steps_leaves_the_other_departments_exactl
     case.act("task_fire_document_review", "fire-li", FIRE_DOCUMENT_REVIEW)
     case.act("task_fire_site_check", "fire-zhao", FIRE_SITE_CHECK)
     case.act("task_fire_safety", "fire-chen", approve("fire_safety"))
-    case.act("task_license_verification_correction", "clerk-wang", {"documents": "章程（修订）"})
+    case.act("task_license_verification_correction", "clerk-wang",
+             sample("correction", correction_materials="章程（修订）"))
     case.act("task_license_verification", "market-zhou", approve("license_verification"))
     assert case.ready() == ["task_signboard"]
     case.act("task_signboard", "urban-wu", approve("signboard"))
@@ -127,6 +129,6 @@ def test_sending_back_across_the_split_is_previewed_confirmed_and_undoes_every_b
     # the branches' timers are gone; the case-wide limit timers (时限预警 / 超期督办 event sub-processes) wait on
     assert sorted(t.activity_id for t in case.timers()) == ["start_limit_warning", "start_overdue"]
     assert case.jobs() == []
-    case.act("task_intake", "clerk-wang", {"intake_opinion": "已核对名称，重新受理"})
+    case.act("task_intake", "clerk-wang", sample("restaurant-intake", intake_opinion="已核对名称，重新受理"))
     assert case.ready() == ["task_fire_document_review", "task_food_license", "task_license_verification",
                             "task_signboard"]

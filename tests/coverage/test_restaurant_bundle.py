@@ -17,20 +17,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.services.seed import seed_bundles
 from tests.conftest import ROOT
 from tests.coverage.case import Case
+from tests.form_samples import decision, sample
 
 Sessions = sessionmaker[Session]
 DEPARTMENTS = ["dept-fire-rescue", "dept-market-regulation", "dept-urban-management"]
 MANDATORY = ["fire_safety", "food_license", "license_verification", "signboard"]
 FINDINGS = {"dept-fire-rescue": "fire_safety", "dept-market-regulation": "food_safety",
             "dept-urban-management": "signboard"}
-INTAKE = {
-    "enterprise_name": "西宁味道餐饮有限公司", "enterprise_credit_code": "91630100MA7XXXXXX1",
-    "legal_representative": "马强", "business_address": "西宁市城西区五四大街 1 号", "business_area": 120,
-    "seat_count": 40, "signboard_text": "西宁味道", "applicant_name": "马强",
-    "applicant_id_number": "630102198801011234", "applicant_phone": "13900000000", "staff_count": 6,
-    "apply_tobacco_license": False, "apply_health_certificate": False,
-    "intake_decision": "accept", "intake_opinion": "材料齐全，予以受理",
-}
+INTAKE = sample("restaurant-intake")
 
 
 def opened(client: FlaskClient, sessions: Sessions, run_in_tx: Any) -> Case:
@@ -41,13 +35,12 @@ def opened(client: FlaskClient, sessions: Sessions, run_in_tx: Any) -> Case:
     assert case.ready() == sorted(["task_fire_document_review", *(f"task_{item}" for item in MANDATORY[1:])])
     review_fire_safety(case)
     for item in MANDATORY:
-        case.complete(f"task_{item}", {f"{item}_decision": "approve", f"{item}_opinion": "准予"})
+        case.complete(f"task_{item}", decision(f"restaurant-{item.replace('_', '-')}", "approve"))
     return case
 
 
-FIRE_DOCUMENT_REVIEW = {"fire_document_review_result": "complete", "fire_document_review_opinion": "材料齐全"}
-FIRE_SITE_CHECK = {"fire_site_check_date": "2026-11-30", "fire_site_check_inspector": "消防监督员 李明",
-                   "fire_site_check_findings": "疏散通道畅通，灭火器配置符合要求"}
+FIRE_DOCUMENT_REVIEW = sample("restaurant-fire-document-review")
+FIRE_SITE_CHECK = sample("restaurant-fire-site-check")
 
 
 def review_fire_safety(case: Case) -> None:
@@ -59,16 +52,13 @@ def review_fire_safety(case: Case) -> None:
 def inspect(case: Case, department: str, rejected: bool) -> None:
     prefix = FINDINGS[department]
     issue = "消防通道堵塞" if rejected else ""
-    case.complete("task_joint_inspection", {
-        "inspection_date": "2026-11-30T10:00:00+08:00", f"{prefix}_findings": issue or "现场符合要求",
-        f"{prefix}_inspector": f"{department} 勘验员", "inspection_rejected": rejected, "inspection_issues": issue,
-    }, candidateGroups=[department])
+    case.complete("task_joint_inspection", sample(
+        "restaurant-joint-inspection", {"department": department}, **{f"{prefix}_findings": issue or "现场符合要求"},
+        inspection_rejected=rejected, inspection_issues=issue), candidateGroups=[department])
 
 
 def rectify(case: Case, abandoned: bool) -> None:
-    case.complete("task_rectification", {"rectification_report": "无法整改" if abandoned else "已清理消防通道",
-                                         "rectified_at": "2026-12-02T09:00:00+08:00",
-                                         "rectification_abandoned": abandoned})
+    case.complete("task_rectification", sample("restaurant-rectification", rectification_abandoned=abandoned))
 
 
 def test_a_restaurant_opening_passes_the_joint_inspection_and_is_delivered(
@@ -83,7 +73,7 @@ def test_a_restaurant_opening_passes_the_joint_inspection_and_is_delivered(
     assert at_delivery["inspection_rejected"] is False
     assert {"fire_safety_findings", "food_safety_findings", "signboard_findings"} <= set(at_delivery)
     assert "department" not in at_delivery
-    case.complete("task_delivery")
+    case.complete("task_delivery", sample("delivery"))
     assert case.state() == "COMPLETED" and case.completed("end") == 1
 
 
@@ -100,7 +90,7 @@ def test_a_rejection_in_the_joint_inspection_goes_to_rectification_never_to_deli
     for department in DEPARTMENTS:
         inspect(case, department, rejected=False)
     assert case.ready() == ["task_delivery"]
-    case.complete("task_delivery")
+    case.complete("task_delivery", sample("delivery"))
     assert case.state() == "COMPLETED" and case.completed("end") == 1
     assert len(case.history()["task_joint_inspection#multiInstanceBody"]) == 2
 
@@ -113,6 +103,6 @@ def test_an_abandoned_rectification_ends_with_a_rejection_notice(
     assert case.canceled("task_joint_inspection") == 2
     rectify(case, abandoned=True)
     assert case.ready() == ["task_rejection_notice"]
-    case.complete("task_rejection_notice")
+    case.complete("task_rejection_notice", sample("rejection-notice"))
     assert case.state() == "COMPLETED" and case.completed("end_rejected") == 1
     assert "task_delivery" not in case.history()

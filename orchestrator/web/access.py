@@ -1,0 +1,54 @@
+"""Row-level checks of the form, draft, material and report routes: this task, this case, this ID number.
+
+The route's role rule is declared with `@permission` (auth/policy.py); these answer the question the
+rule cannot, with the row already loaded: may this user work on this task (a draft, an upload), see
+this case (a download), read personal ID numbers in clear.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from orchestrator.auth import can_act_on_task, can_see_task, can_view_case, mask_pii, require_user
+from orchestrator.auth.access import may_unmask, pii_names
+from orchestrator.errors import NotFoundError, PermissionDeniedError
+from orchestrator.models import HumanTask, ProcessInstance
+from orchestrator.services.audit import record_event
+
+
+def require_task_access(session: Session, task: HumanTask, act: bool) -> None:
+    """Refuse (403) a caller who may not see (`act=False`) or work on (`act=True`) this task."""
+    principal = require_user()
+    if not can_see_task(principal, task):
+        raise PermissionDeniedError("无权查看或办理该任务（不属于您的部门）", "This task is outside your departments",
+                                    field="task_id")
+    if act and not can_act_on_task(principal, task):
+        raise PermissionDeniedError("只有该任务的办理人（或未认领任务的候选人）可以操作",
+                                    "Only the assignee (or a candidate of an unclaimed task) may do this",
+                                    code="task.not_assignee", field="task_id")
+
+
+def require_case_access(session: Session, instance_id: str) -> ProcessInstance:
+    """Refuse (403) a caller who may not see this case; 404 for an unknown one."""
+    case = session.get(ProcessInstance, instance_id)
+    if case is None:
+        raise NotFoundError(f"办件不存在：{instance_id}", f"No process instance with id {instance_id}", field="id")
+    if not can_view_case(session, require_user(), case):
+        raise PermissionDeniedError("无权查看该办件", "This case is outside your scope", field="instance_id")
+    return case
+
+
+def case_data_for_viewer(session: Session, instance_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Case data as this caller may see it: ID numbers masked without a need to see them; a view in clear
+    of personal data is an audit event (on the global chain, as every view of personal data)."""
+    principal = require_user()
+    names = pii_names(data)
+    if not names:
+        return data
+    if not may_unmask(principal, session.get(ProcessInstance, instance_id)):
+        return mask_pii(data)
+    record_event(session, None, "personal_data.viewed", principal.username,
+                 {"instance_id": instance_id, "variables": names, "via": "task form"})
+    return data
