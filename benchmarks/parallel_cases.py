@@ -5,8 +5,9 @@ Run: `.venv/bin/python -m benchmarks.parallel_cases [--cases N] [--rounds R] [--
 
 Prints, from one run: bare SpiffWorkflow in memory, bare SpiffWorkflow with a JSON save/restore after
 every step, the service layer on the database (one transaction per step, as the API does), their
-ratios, SQL statements and commits per case, and the stored engine state per finished case. The
-three are measured in interleaved rounds so that a noisy machine slows all of them alike.
+ratios, SQL statements, commits and network round trips per case, and the stored engine state per
+finished case. The three are measured in interleaved rounds so that a noisy machine slows all of them
+alike.
 """
 
 from __future__ import annotations
@@ -125,6 +126,41 @@ class ServiceLayer:
                 self.latencies.append(time.perf_counter() - step)
             self.ids.append(instance.id)
 
+    def round_trips(self, count: int) -> float | None:
+        """Network round trips per case, read from libpq's protocol trace (PostgreSQL only).
+
+        A round trip is one turn from client messages to server messages in the trace; the benchmark's
+        own task lookup (inside the start transaction) is included.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return None
+        from psycopg.pq import Trace
+
+        with tempfile.TemporaryFile("w+") as trace:
+            def on_checkout(dbapi_connection: Any, *_args: Any) -> None:
+                dbapi_connection.pgconn.trace(trace.fileno())
+                dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
+
+            def on_checkin(dbapi_connection: Any, *_args: Any) -> None:
+                dbapi_connection.pgconn.untrace()
+
+            event.listen(self.engine.pool, "checkout", on_checkout)
+            event.listen(self.engine.pool, "checkin", on_checkin)
+            try:
+                self.run_cases(count)
+            finally:
+                event.remove(self.engine.pool, "checkout", on_checkout)
+                event.remove(self.engine.pool, "checkin", on_checkin)
+            trace.seek(0)
+            turns, previous = 0, ""
+            for line in trace:
+                side = line[:1]
+                if side == "B" and previous == "F":
+                    turns += 1
+                if side in "FB":
+                    previous = side
+        return turns / count
+
     def timed(self, count: int, streams: int = 1) -> float:
         began = time.perf_counter()
         if streams == 1:
@@ -200,6 +236,7 @@ def main() -> None:
     total = per_round * args.rounds
     memory, saved, serial = (total / seconds[k] for k in ("memory", "saved", "service"))
     figures = service.summary()
+    round_trips = service.round_trips(5)
     concurrent = _multi_process_rate(args.database_url, content, args.processes, per_round * 2)
     dialect = make_url(args.database_url).get_backend_name()
     print(f"5-branch parallel diagram, {total} cases per contender, {args.rounds} interleaved rounds")
@@ -211,6 +248,8 @@ def main() -> None:
     print(f"  ratio service / bare in memory             {serial / memory:8.2f}")
     print(f"  SQL statements per case                    {figures['statements']:8.1f}")
     print(f"  commits per case                           {figures['commits']:8.1f}")
+    if round_trips is not None:
+        print(f"  network round trips per case               {round_trips:8.1f}")
     print(f"  stored engine state per finished case      {figures['state_bytes']:8.0f} bytes  (target < 5000)")
     print(f"  service layer, {args.processes} server processes       {concurrent:8.1f} cases/s"
           f"  (ratio to single-process bare with save {concurrent / saved:.2f})")
