@@ -7,6 +7,7 @@ run on the raw cursor (`hot_sql`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.errors import ConflictError
 from orchestrator.models import ProcessInstance
-from orchestrator.services import hot_sql
+from orchestrator.services import hot_sql, read_ahead
 
 _TABLE: Table = ProcessInstance.__table__  # type: ignore[assignment]
 
@@ -78,16 +79,31 @@ def lock(session: Session, instance_id: str) -> CaseRecord | None:
     return _from_values(values) if values is not None else None
 
 
-def lock_owner_of(session: Session, table: Table, row_id: str) -> CaseRecord | None:
-    """Find and lock the case that owns a projection row (a task, a job, a timer) in one statement."""
+def _lock_by_owner(table: Table) -> hot_sql.HotStatement:
     statement = _LOCK_BY_OWNER.get(table.name)
     if statement is None:
         statement = hot_sql.HotStatement(
             select(*_SELECTED).join(table, table.c.instance_id == _TABLE.c.id)
             .where(table.c.id == bindparam("row_id")).with_for_update(of=_TABLE))
         _LOCK_BY_OWNER[table.name] = statement
-    values = hot_sql.fetch_one(session, statement, {"row_id": row_id})
+    return statement
+
+
+def lock_owner_of(session: Session, table: Table, row_id: str) -> CaseRecord | None:
+    """Find and lock the case that owns a projection row (a task, a job, a timer) in one statement."""
+    values = hot_sql.fetch_one(session, _lock_by_owner(table), {"row_id": row_id})
     return _from_values(values) if values is not None else None
+
+
+def lock_owner_of_ahead(session: Session, table: Table, row_id: str) -> Callable[[], CaseRecord | None]:
+    """`lock_owner_of`, sent now and collected by calling the result (see `read_ahead`)."""
+    pending = read_ahead.fetch_one_ahead(session, _lock_by_owner(table), {"row_id": row_id})
+
+    def collect() -> CaseRecord | None:
+        values = pending.row()
+        return _from_values(values) if values is not None else None
+
+    return collect
 
 
 def _concurrent_update() -> ConflictError:

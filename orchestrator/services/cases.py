@@ -37,7 +37,7 @@ from orchestrator.services import (
 from orchestrator.services.audit import EventSpec, record_event, record_events
 from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.connectors import publish_after_commit
-from orchestrator.services.definitions import LoadedDefinition, definition_cache, get_definition, get_latest_by_key
+from orchestrator.services.definitions import LoadedDefinition, definition_cache, get_definition, latest_for_start
 from orchestrator.services.projections import apply_changes, audit_specs, close_all_projections
 from orchestrator.services.script_functions import script_functions
 
@@ -102,31 +102,74 @@ class WorkflowCache:
 
     The row version read under the lock says whether the cached object is the stored state. An
     entry is taken out when a step loads it and put back only after that step's commit, so a step
-    that fails or rolls back can never leave a half-changed workflow behind.
+    that fails or rolls back can never leave a half-changed workflow behind. Entries are also found
+    by their open user tasks, for a completion that works ahead of its lock (`complete_task`).
     """
 
     def __init__(self, capacity: int = 500) -> None:
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[int, CaseRuntime]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[int, CaseRuntime, frozenset[str]]] = OrderedDict()
+        self._by_task: dict[str, str] = {}
+
+    def _pop(self, instance_id: str) -> tuple[int, CaseRuntime, frozenset[str]] | None:
+        entry = self._entries.pop(instance_id, None)
+        if entry is not None:
+            for task_id in entry[2]:
+                self._by_task.pop(task_id, None)
+        return entry
 
     def take(self, instance_id: str, version: int) -> CaseRuntime | None:
         with self._lock:
-            entry = self._entries.pop(instance_id, None)
+            entry = self._pop(instance_id)
         return entry[1] if entry is not None and entry[0] == version else None
 
-    def put_after_commit(self, session: Session, instance_id: str, version: int, runtime: CaseRuntime) -> None:
+    def take_by_task(self, task_id: str) -> tuple[str, int, CaseRuntime] | None:
+        """The cached workflow that has `task_id` open, taken out: (case id, row version, workflow)."""
+        with self._lock:
+            instance_id = self._by_task.get(task_id)
+            entry = self._pop(instance_id) if instance_id is not None else None
+        return (instance_id, entry[0], entry[1]) if instance_id is not None and entry is not None else None
+
+    def put_after_commit(self, session: Session, instance_id: str, version: int, runtime: CaseRuntime,
+                         user_tasks: frozenset[str] = frozenset()) -> None:
         if self.capacity <= 0:
             return
 
-        def put(_session: Session) -> None:
+        def put() -> None:
             with self._lock:
-                self._entries[instance_id] = (version, runtime)
-                self._entries.move_to_end(instance_id)
+                self._pop(instance_id)
+                self._entries[instance_id] = (version, runtime, user_tasks)
+                for task_id in user_tasks:
+                    self._by_task[task_id] = instance_id
                 while len(self._entries) > self.capacity:
-                    self._entries.popitem(last=False)
+                    self._pop(next(iter(self._entries)))
 
-        event.listen(session, "after_commit", put, once=True)
+        after_commit(session, put)
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's transaction has committed (dropped if it rolls back)."""
+    global _after_commit_listening
+    if not _after_commit_listening:
+        # Once, on the Session class: a listener per session costs more than the step's own work.
+        event.listen(Session, "after_commit", _run_after_commit)
+        event.listen(Session, "after_rollback", _drop_after_commit)
+        _after_commit_listening = True
+    session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
+
+
+_AFTER_COMMIT_KEY = "lianban.after_commit"
+_after_commit_listening = False
+
+
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT_KEY, ()):
+        callback()
+
+
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT_KEY, None)
 
 
 workflow_cache = WorkflowCache()
@@ -186,7 +229,8 @@ def save_case(session: Session, case: LoadedCase, actor: str | None) -> None:
     manual_entry.close_tasks(session, ended_manual, actor)
     publish_after_commit(session, changes.new_external_tasks)
     if instance.state == ACTIVE:
-        workflow_cache.put_after_commit(session, instance.id, instance.version, case.runtime)
+        workflow_cache.put_after_commit(session, instance.id, instance.version, case.runtime,
+                                        frozenset(after.user_tasks))
     case.before = after
     case.since = time.time()
 
@@ -213,22 +257,22 @@ def start_case(
 ) -> CaseRecord:
     """Start a case of the latest version of `key` (or of one definition) and run it to its wait states."""
     if definition_id:
-        definition = get_definition(session, definition_id)
+        row = get_definition(session, definition_id)
+        loaded, suspended = definition_cache.from_row(row), row.suspended
     elif key:
-        definition = get_latest_by_key(session, key)
+        loaded, suspended = latest_for_start(session, key)
     else:
         raise InvalidRequestError("需要流程定义的 key 或 id", "A process definition key or id is required", field="key")
-    if definition.suspended:
+    if suspended:
         raise ConflictError("流程定义已挂起", "Process definition is suspended", code="definition.suspended")
     if business_key is not None and len(business_key) > 255:
         raise InvalidRequestError("业务编号过长", "businessKey is longer than 255 characters", field="businessKey")
-    loaded = definition_cache.from_row(definition)
     runtime = CaseRuntime.create(loaded.spec, loaded.subprocess_specs, script_engine())
     runtime.workflow.task_tree.data.update(dict(variables or {}))
     instance = CaseRecord(
         id=str(uuid.uuid4()),
-        definition_id=definition.id,
-        definition_key=definition.key,
+        definition_id=loaded.id,
+        definition_key=loaded.key,
         business_key=business_key,
         state=ACTIVE,
         engine_state=b"",
@@ -239,7 +283,7 @@ def start_case(
         started_by=actor,
     )
     # the statutory clock as case variables, for timers that read it (`${statutory_deadline}`)
-    runtime.workflow.task_tree.data.update(clock.planned_variables(dict(definition.properties or {}),
+    runtime.workflow.task_tree.data.update(clock.planned_variables(dict(loaded.properties),
                                                                    instance.started_at))
     case = LoadedCase(instance, loaded, runtime, Snapshot(), time.time())
     runtime.run()
@@ -247,23 +291,57 @@ def start_case(
         before_run(runtime)
     instance.serializer_version = STATE_FORMAT
     case.audit("case.started", actor,
-               {"definition_id": definition.id, "business_key": business_key, "variables": sorted(variables or {})})
+               {"definition_id": loaded.id, "business_key": business_key, "variables": sorted(variables or {})})
     save_case(session, case, actor)
-    clock.start_clocks(session, instance, actor)  # statutory / committed limits of the bundle
+    # statutory / committed limits of the bundle
+    clock.start_clocks(session, instance, actor, properties=loaded.properties)
     return instance
 
 
-def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], actor: str | None, *,
-                  as_user: Principal | None = None) -> CaseRecord:
-    """Complete a user task with its result variables and run the case on.
+@dataclass
+class _WorkAhead:
+    """A completion run on a cached workflow before the case's lock was confirmed (see `complete_task`)."""
 
-    `as_user`: the signed-in user of an HTTP request; every request path passes it, and only the
-    task's assignee may complete (task_claims.ensure_can_complete). Trusted callers inside the
-    process (tests of the engine, benchmarks) pass none.
+    instance_id: str
+    version: int
+    runtime: CaseRuntime
+    before: Snapshot
+    since: float
+    variables: Mapping[str, Any]
+    submission: task_forms.CheckedSubmission | None = None
+    error: Exception | None = None
+
+    def valid_for(self, instance: CaseRecord) -> bool:
+        """Whether the locked row is the state the workflow was cached at: else the work is thrown away."""
+        return instance.id == self.instance_id and instance.version == self.version and instance.state == ACTIVE
+
+
+def _work_ahead(task_id: str, variables: Mapping[str, Any]) -> _WorkAhead | None:
+    """Complete the task on its case's cached workflow, if the cache has it; nothing is written here.
+
+    The workflow is out of the cache while this step owns it; an error is kept and raised only if the
+    lock confirms the cached state (else the step starts again from the stored state and meets it there).
     """
-    instance = case_store.lock_owner_of(session, _table(HumanTask), task_id)
-    if instance is None:
-        raise NotFoundError(f"任务不存在：{task_id}", f"No task with id {task_id}", field="id")
+    found = workflow_cache.take_by_task(task_id)
+    if found is None:
+        return None
+    instance_id, version, runtime = found
+    ahead = _WorkAhead(instance_id, version, runtime, runtime.snapshot(), time.time(), variables)
+    if task_id not in ahead.before.user_tasks:
+        return None
+    try:
+        ahead.submission = task_forms.check_submission(runtime, task_id, dict(variables))
+        if ahead.submission is not None:
+            ahead.variables = ahead.submission.values
+        runtime.complete_user_task(task_id, ahead.variables)
+    except Exception as error:  # noqa: BLE001 - raised by complete_task once the lock confirms this state
+        ahead.error = error
+    return ahead
+
+
+def _complete_on_stored_state(
+    session: Session, instance: CaseRecord, task_id: str, variables: Mapping[str, Any], as_user: Principal | None,
+) -> tuple[LoadedCase, task_forms.CheckedSubmission | None, Mapping[str, Any]]:
     case = load_case(session, instance.id, instance=instance)
     if as_user is not None and (task_id in case.before.external_tasks or task_id in case.before.user_tasks):
         from orchestrator.services.task_claims import ensure_can_complete
@@ -283,6 +361,34 @@ def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], 
         case.runtime.complete_user_task(task_id, variables)
     else:
         raise ConflictError("任务已办结或已取消", "Task is already completed or canceled", code="task.not_open")
+    return case, submission, variables
+
+
+def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], actor: str | None, *,
+                  as_user: Principal | None = None) -> CaseRecord:
+    """Complete a user task with its result variables and run the case on.
+
+    `as_user`: the signed-in user of an HTTP request; every request path passes it, and only the
+    task's assignee may complete (task_claims.ensure_can_complete). Trusted callers inside the
+    process (tests of the engine, benchmarks) pass none.
+    """
+    locked = case_store.lock_owner_of_ahead(session, _table(HumanTask), task_id)
+    ahead = _work_ahead(task_id, variables)  # on the cached workflow, while the lock travels
+    instance = locked()
+    if instance is None:
+        raise NotFoundError(f"任务不存在：{task_id}", f"No task with id {task_id}", field="id")
+    if ahead is not None and ahead.valid_for(instance):
+        case = LoadedCase(instance, definition_cache.get(session, instance.definition_id), ahead.runtime,
+                          ahead.before, ahead.since)
+        if as_user is not None:
+            from orchestrator.services.task_claims import ensure_can_complete
+
+            ensure_can_complete(session, case.instance, task_id, as_user)
+        if ahead.error is not None:
+            raise ahead.error
+        submission, variables = ahead.submission, ahead.variables
+    else:
+        case, submission, variables = _complete_on_stored_state(session, instance, task_id, variables, as_user)
     activity_id = case.runtime.activity_of(task_id)
     case.audit("task.completed", actor,
                {"task_id": task_id, "activity_id": activity_id, "variables": sorted(variables)})

@@ -235,12 +235,17 @@ def has_limits(properties: dict[str, Any]) -> bool:
 
 
 def start_clocks(session: Session, instance: CaseRecord, actor: str | None, now: datetime | None = None,
-                 policy: WarnPolicy | None = None) -> list[CaseClock]:
-    """Start the case's clocks from its bundle's limits (called by `cases.start_case` after the row is saved)."""
+                 policy: WarnPolicy | None = None, properties: dict[str, Any] | None = None) -> list[CaseClock]:
+    """Start the case's clocks from its bundle's limits (called by `cases.start_case` after the row is saved).
+
+    `properties`: the definition's process properties when the caller has them (no look-up then).
+    """
     if instance.state in _ENDED_CASE_STATES:
         return []
-    definition = session.get(ProcessDefinition, instance.definition_id)
-    limits = _limits(dict(definition.properties or {})) if definition is not None else {}
+    if properties is None:
+        definition = session.get(ProcessDefinition, instance.definition_id)
+        properties = dict(definition.properties or {}) if definition is not None else {}
+    limits = _limits(properties)
     if not limits:
         return []
     moment = _utc(now or instance.started_at)

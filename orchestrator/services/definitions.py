@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, defer
 
 from orchestrator.engine.parsing import CompiledProcess, compile_deployment
 from orchestrator.engine.serializer import spec_from_dict, spec_to_dict
 from orchestrator.errors import InvalidRequestError, NotFoundError
 from orchestrator.models import Deployment, DeploymentResource, ProcessDefinition
+from orchestrator.services import hot_sql
 from orchestrator.services.audit import record_event
 
 DIAGRAM_SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml")
@@ -242,3 +243,21 @@ class DefinitionCache:
 
 
 definition_cache = DefinitionCache()
+
+
+# A case start reads which version of its key is the latest on every call: one precompiled statement.
+_LATEST_FOR_START = hot_sql.HotStatement(
+    select(ProcessDefinition.id, ProcessDefinition.suspended).where(
+        ProcessDefinition.key == bindparam("key"),
+        ProcessDefinition.version == select(func.max(ProcessDefinition.version))
+        .where(ProcessDefinition.key == bindparam("key")).scalar_subquery(),
+    )
+)
+
+
+def latest_for_start(session: Session, key: str) -> tuple[LoadedDefinition, bool]:
+    """The latest version of `key`, compiled (from the cache mostly), and whether it is suspended."""
+    row = hot_sql.fetch_one(session, _LATEST_FOR_START, {"key": key})
+    if row is None:
+        raise NotFoundError(f"流程定义不存在：{key}", f"No process definition with key {key}", field="key")
+    return definition_cache.get(session, row[0]), bool(row[1])

@@ -29,6 +29,7 @@ The hot-path rules:
 from __future__ import annotations
 
 import functools
+import json
 import re
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,16 +38,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from psycopg.dbapi20 import Binary as _Binary
+from psycopg.types.json import Json as _Json
 from sqlalchemy import Table, bindparam, event, insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
+from orchestrator.errors import InvalidRequestError
+
 Processor = Callable[[Any], Any]
 _BATCH_KEY = "lianban.hot_sql.batch"
 _BUFFER_KEY = "lianban.hot_sql.buffer"
 _BEGIN_KEY = "lianban.hot_sql.begin"
+_AHEAD_KEY = "lianban.hot_sql.ahead"  # a read sent ahead whose result is not collected yet
 
 
 @dataclass(frozen=True)
@@ -144,9 +150,11 @@ def install(engine: Engine) -> None:
         _send(connection, commit=True)
 
     def on_rollback(connection: Connection) -> None:
+        _abandon(connection.info)
         _forget(connection.info)
 
     def on_reset(_dbapi_connection: Any, record: Any, _reset_state: Any) -> None:
+        _abandon(record.info)
         _forget(record.info)
 
     event.listen(engine.pool, "connect", on_connect)
@@ -158,6 +166,13 @@ def install(engine: Engine) -> None:
     _installed.add(engine)
 
 
+def _abandon(info: dict[str, Any]) -> None:
+    """Drain a read sent ahead whose result nobody wants any more (the transaction is going away)."""
+    pending = info.pop(_AHEAD_KEY, None)
+    if pending is not None:
+        pending.collect(quietly=True)
+
+
 def _forget(info: dict[str, Any]) -> None:
     info.pop(_BEGIN_KEY, None)
     info.pop(_BUFFER_KEY, None)
@@ -167,11 +182,11 @@ def _writes_behind(connection: Connection) -> bool:
     return connection.engine in _installed
 
 
-def _send(connection: Connection, commit: bool = False, then: str | None = None) -> Any:
-    """One round trip: the pending BEGIN, the buffered statements, then `then` or the COMMIT.
+def _message(connection: Connection, commit: bool = False,
+             then: str | None = None) -> tuple[str, list[Callable[[], Exception]]] | None:
+    """The text of the next round trip: the pending BEGIN, the buffered statements, then `then` or the COMMIT.
 
-    Sent as one simple-protocol message (values are quoted into the text). Returns the cursor, on
-    the result of `then` when given.
+    None when there is nothing to send. Takes the BEGIN and the buffer off the connection.
     """
     info = connection.info
     parts = ["BEGIN"] if info.pop(_BEGIN_KEY, False) else []
@@ -186,15 +201,39 @@ def _send(connection: Connection, commit: bool = False, then: str | None = None)
         return None  # nothing to send; a transaction that ran no statement has nothing to commit
     elif commit:
         parts.append("COMMIT")
-    text = ";\n".join(parts)
+    return ";\n".join(parts), refusals
+
+
+def _raise_for(connection: Connection, text: str, refusals: list[Callable[[], Exception]], error: Any) -> None:
+    if refusals and getattr(error, "sqlstate", None) == "22012":  # the check of `execute_checked`
+        raise refusals[0]() from error
+    raise _wrapped(connection, text, None, error) from error
+
+
+def settle(connection: Connection) -> None:
+    """Collect a read sent ahead on this connection (see `read_ahead`) before anything else is sent."""
+    pending = connection.info.pop(_AHEAD_KEY, None)
+    if pending is not None:
+        pending.collect()
+
+
+def _send(connection: Connection, commit: bool = False, then: str | None = None) -> Any:
+    """One round trip: the pending BEGIN, the buffered statements, then `then` or the COMMIT.
+
+    Sent as one simple-protocol message (values are quoted into the text). Returns the cursor, on
+    the result of `then` when given.
+    """
+    settle(connection)
+    message = _message(connection, commit, then)
+    if message is None:
+        return None
+    text, refusals = message
     raw: Any = connection.connection.driver_connection
     cursor = raw.cursor()
     try:
         cursor.execute(text, prepare=False)
     except connection.dialect.loaded_dbapi.Error as error:
-        if refusals and getattr(error, "sqlstate", None) == "22012":  # the check of `execute_checked`
-            raise refusals[0]() from error
-        raise _wrapped(connection, text, None, error) from error
+        _raise_for(connection, text, refusals, error)
     while cursor.nextset():
         pass  # on the last result: `then`'s
     return cursor
@@ -210,20 +249,46 @@ def _template(sql: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(piece.replace("%%", "%") for piece in pieces[0::2]), tuple(pieces[1::2])
 
 
+def _quote(text: str) -> str:
+    if "\x00" in text:  # PostgreSQL text cannot hold it, and libpq would cut the message there
+        raise InvalidRequestError("文本中不能包含空字符（NUL）", "Text values cannot contain NUL characters",
+                                  code="request.nul_character")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _bytea(value: Any) -> str:
+    return "'\\x" + bytes(value).hex() + "'::bytea"
+
+
+def _json(value: _Json) -> str:
+    # SQLAlchemy's JSON bind value; with no dumps of its own psycopg would json.dumps it too
+    text = json.dumps(value.obj) if value.dumps is None else value.dumps(value.obj)
+    return _quote(text if isinstance(text, str) else bytes(text).decode())
+
+
+# By exact type: the hot path renders a few hundred values per case.
+_LITERALS: dict[type, Callable[[Any], str]] = {
+    type(None): lambda _value: "NULL",
+    str: _quote,
+    bool: lambda value: "true" if value else "false",
+    int: str,
+    datetime: lambda value: _quote(value.isoformat()),
+    bytes: _bytea,
+    bytearray: _bytea,
+    memoryview: _bytea,
+    _Json: _json,
+    _Binary: lambda value: _literal(value.obj, None),
+}
+
+
 def _literal(value: Any, raw: Any) -> str:
     """A PostgreSQL literal (standard_conforming_strings on: a quote is doubled, a backslash is itself)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, datetime):
-        return "'" + value.isoformat() + "'"
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return "'\\x" + bytes(value).hex() + "'::bytea"
+    render = _LITERALS.get(type(value))
+    if render is not None:
+        return render(value)
+    for kind in (str, bool, int, datetime, bytes):  # subclasses (an enum.StrEnum, an IntEnum)
+        if isinstance(value, kind):
+            return _LITERALS[kind](value)
     from psycopg.sql import Literal  # anything else: psycopg's own adaptation
 
     return str(Literal(value).as_string(raw))

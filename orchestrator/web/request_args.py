@@ -21,7 +21,31 @@ def json_body(required: bool = False) -> dict[str, Any]:
         raise InvalidRequestError("请求体不是合法的 JSON", "Request body is not valid JSON", field="body") from exc
     if not isinstance(body, dict):
         raise InvalidRequestError("请求体必须是 JSON 对象", "Request body must be a JSON object", field="body")
+    where = _nul_at(body, "")
+    if where is not None:
+        raise InvalidRequestError(f"字段 {where} 含有空字符（NUL），不能保存", f"{where} contains a NUL character",
+                                  field=where, code="request.nul_character")
     return body
+
+
+def _nul_at(value: Any, path: str) -> str | None:
+    """The path of the first string (a key or a value) holding a NUL character: no database text can hold one."""
+    if isinstance(value, str):
+        return path or "body" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return inner
+            found = _nul_at(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def query_int(name: str, default: int) -> int:

@@ -34,6 +34,8 @@ def test_unknown_definition_key_is_a_404_problem(client: FlaskClient) -> None:
         ({"variables": {"a": {"value": 1, "type": "Object"}}}, None),
         ({"variables": []}, "variables"),
         ({"businessKey": 7}, "businessKey"),
+        ({"businessKey": "B-1\x00'); DROP TABLE audit_event; --"}, "businessKey"),  # no database text holds NUL
+        ({"variables": {"a": {"value": ["ok", {"x\x00": 1}], "type": "Json"}}}, "variables.a.value[1].x\x00"),
     ],
 )
 def test_bad_start_payloads_name_the_field(client: FlaskClient, payload: dict, field: str | None) -> None:
@@ -60,6 +62,11 @@ def test_completing_with_bad_variables_changes_nothing(client: FlaskClient) -> N
     response = client.post(f"/engine-rest/task/{task['id']}/complete",
                            json={"variables": {"x": {"value": "abc", "type": "Long"}}})
     assert _problem(response)["field"] == "variables.x"
+    assert open_tasks(client, pid)[0]["id"] == task["id"]
+    assert instance_variables(client, pid) == {"kept": "yes"}
+    nul = client.post(f"/engine-rest/task/{task['id']}/complete",
+                      json={"variables": {"comment": {"value": "同意\x00", "type": "String"}}})
+    assert _problem(nul)["code"] == "request.nul_character" and nul.get_json()["field"] == "variables.comment.value"
     assert open_tasks(client, pid)[0]["id"] == task["id"]
     assert instance_variables(client, pid) == {"kept": "yes"}
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks.diagrams import parallel_diagram
 from orchestrator.db import transaction
-from orchestrator.errors import ConflictError
+from orchestrator.errors import ConflictError, InvalidRequestError
 from orchestrator.models import AuditEvent, HumanTask, ProcessInstance
 from orchestrator.services import case_store, cases, hot_sql
 from orchestrator.services.audit import verify_chain
@@ -175,3 +175,10 @@ def test_values_written_behind_arrive_exactly_as_given(sessions: sessionmaker[Se
         task = session.get(HumanTask, task_id)
         assert task is not None and task.completed_by == "审批人 'x'" and task.business_key == "B-'1'\\"
         assert verify_chain(session, instance.id) is None  # every payload stored as hashed
+
+
+def test_a_nul_character_is_never_rendered_into_a_statement() -> None:
+    # libpq would end the message at the NUL; the request layer refuses it first (tests/api/test_bad_input.py).
+    with pytest.raises(InvalidRequestError) as refused:
+        hot_sql._literal("同意\x00'; DROP TABLE audit_event; --", None)
+    assert refused.value.code == "request.nul_character"
