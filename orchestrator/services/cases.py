@@ -256,17 +256,48 @@ def start_case(
     before_run: Callable[[CaseRuntime], None] | None = None,
 ) -> CaseRecord:
     """Start a case of the latest version of `key` (or of one definition) and run it to its wait states."""
+    ahead: _PreparedStart | None = None
     if definition_id:
         row = get_definition(session, definition_id)
         loaded, suspended = definition_cache.from_row(row), row.suspended
     elif key:
-        loaded, suspended = latest_for_start(session, key)
+        latest = latest_for_start(session, key)
+        guess = definition_cache.latest_seen(key)
+        if guess is not None:  # run the case on the version last seen while the look-up travels
+            ahead = _prepare_start(guess, variables, business_key, actor, before_run, keep_error=True)
+        loaded, suspended = latest()
     else:
         raise InvalidRequestError("需要流程定义的 key 或 id", "A process definition key or id is required", field="key")
     if suspended:
         raise ConflictError("流程定义已挂起", "Process definition is suspended", code="definition.suspended")
     if business_key is not None and len(business_key) > 255:
         raise InvalidRequestError("业务编号过长", "businessKey is longer than 255 characters", field="businessKey")
+    prepared = ahead if ahead is not None and ahead.case.definition is loaded else None
+    if prepared is None:
+        prepared = _prepare_start(loaded, variables, business_key, actor, before_run, keep_error=False)
+    elif prepared.error is not None:
+        raise prepared.error
+    case = prepared.case
+    save_case(session, case, actor)
+    # statutory / committed limits of the bundle
+    clock.start_clocks(session, case.instance, actor, properties=loaded.properties)
+    return case.instance
+
+
+@dataclass
+class _PreparedStart:
+    case: LoadedCase
+    error: Exception | None = None
+
+
+def _prepare_start(loaded: LoadedDefinition, variables: Mapping[str, Any] | None, business_key: str | None,
+                   actor: str | None, before_run: Callable[[CaseRuntime], None] | None,
+                   keep_error: bool) -> _PreparedStart:
+    """A new case of `loaded`, run to its wait states in memory; nothing is written here.
+
+    `keep_error`: the definition is a guess (see `start_case`): an engine error is kept, raised only
+    if the guess turns out right.
+    """
     runtime = CaseRuntime.create(loaded.spec, loaded.subprocess_specs, script_engine())
     runtime.workflow.task_tree.data.update(dict(variables or {}))
     instance = CaseRecord(
@@ -276,26 +307,26 @@ def start_case(
         business_key=business_key,
         state=ACTIVE,
         engine_state=b"",
-        serializer_version="",
+        serializer_version=STATE_FORMAT,
         variables={},
         version=1,
         started_at=_now(),
         started_by=actor,
     )
     # the statutory clock as case variables, for timers that read it (`${statutory_deadline}`)
-    runtime.workflow.task_tree.data.update(clock.planned_variables(dict(loaded.properties),
-                                                                   instance.started_at))
-    case = LoadedCase(instance, loaded, runtime, Snapshot(), time.time())
-    runtime.run()
-    if before_run is not None:
-        before_run(runtime)
-    instance.serializer_version = STATE_FORMAT
-    case.audit("case.started", actor,
-               {"definition_id": loaded.id, "business_key": business_key, "variables": sorted(variables or {})})
-    save_case(session, case, actor)
-    # statutory / committed limits of the bundle
-    clock.start_clocks(session, instance, actor, properties=loaded.properties)
-    return instance
+    runtime.workflow.task_tree.data.update(clock.planned_variables(dict(loaded.properties), instance.started_at))
+    prepared = _PreparedStart(LoadedCase(instance, loaded, runtime, Snapshot(), time.time()))
+    try:
+        runtime.run()
+        if before_run is not None:
+            before_run(runtime)
+    except Exception as error:  # noqa: BLE001 - raised by start_case if the guessed definition is the latest
+        if not keep_error:
+            raise
+        prepared.error = error
+    prepared.case.audit("case.started", actor, {"definition_id": loaded.id, "business_key": business_key,
+                                                "variables": sorted(variables or {})})
+    return prepared
 
 
 @dataclass

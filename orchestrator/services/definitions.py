@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,7 @@ from orchestrator.engine.parsing import CompiledProcess, compile_deployment
 from orchestrator.engine.serializer import spec_from_dict, spec_to_dict
 from orchestrator.errors import InvalidRequestError, NotFoundError
 from orchestrator.models import Deployment, DeploymentResource, ProcessDefinition
-from orchestrator.services import hot_sql
+from orchestrator.services import hot_sql, read_ahead
 from orchestrator.services.audit import record_event
 
 DIAGRAM_SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml")
@@ -226,6 +226,7 @@ class DefinitionCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loaded: dict[str, LoadedDefinition] = {}
+        self._latest: dict[str, str] = {}  # key -> id of the latest version last read
 
     def from_row(self, definition: ProcessDefinition) -> LoadedDefinition:
         loaded = self._loaded.get(definition.id)
@@ -236,6 +237,14 @@ class DefinitionCache:
             with self._lock:
                 self._loaded[definition.id] = loaded
         return loaded
+
+    def latest_seen(self, key: str) -> LoadedDefinition | None:
+        """The version of `key` this process last found to be the latest (a guess: another may be newer)."""
+        definition_id = self._latest.get(key)
+        return self._loaded.get(definition_id) if definition_id is not None else None
+
+    def saw_latest(self, loaded: LoadedDefinition) -> None:
+        self._latest[loaded.key] = loaded.id
 
     def get(self, session: Session, definition_id: str) -> LoadedDefinition:
         loaded = self._loaded.get(definition_id)
@@ -255,9 +264,20 @@ _LATEST_FOR_START = hot_sql.HotStatement(
 )
 
 
-def latest_for_start(session: Session, key: str) -> tuple[LoadedDefinition, bool]:
-    """The latest version of `key`, compiled (from the cache mostly), and whether it is suspended."""
-    row = hot_sql.fetch_one(session, _LATEST_FOR_START, {"key": key})
-    if row is None:
-        raise NotFoundError(f"流程定义不存在：{key}", f"No process definition with key {key}", field="key")
-    return definition_cache.get(session, row[0]), bool(row[1])
+def latest_for_start(session: Session, key: str) -> Callable[[], tuple[LoadedDefinition, bool]]:
+    """Send the look-up of the latest version of `key` now; calling the result collects it.
+
+    The answer: the version compiled (from the cache mostly), and whether it is suspended. Meanwhile
+    a caller may work on `definition_cache.latest_seen(key)` and keep that work if it is the answer.
+    """
+    pending = read_ahead.fetch_one_ahead(session, _LATEST_FOR_START, {"key": key})
+
+    def collect() -> tuple[LoadedDefinition, bool]:
+        row = pending.row()
+        if row is None:
+            raise NotFoundError(f"流程定义不存在：{key}", f"No process definition with key {key}", field="key")
+        loaded = definition_cache.get(session, row[0])
+        definition_cache.saw_latest(loaded)
+        return loaded, bool(row[1])
+
+    return collect

@@ -124,3 +124,22 @@ def test_a_completion_refused_after_working_ahead_changes_nothing(
     with transaction(sessions) as session:
         kinds = list(session.scalars(select(AuditEvent.event_type).where(AuditEvent.instance_id == case_id)))
         assert kinds.count("task.completed") == 1
+
+
+def test_a_start_on_the_version_last_seen_is_redone_when_a_newer_one_was_deployed_elsewhere(
+    cached: None, sessions: sessionmaker[Session], run_in_tx: Any
+) -> None:
+    from orchestrator.services.definitions import definition_cache
+
+    run_in_tx(deploy, {"p.bpmn": parallel_diagram(2, key="versioned")})
+    first = run_in_tx(lambda s: cases.start_case(s, key="versioned"))  # this process now knows version 1
+    # Another process deploys version 2 (three branches); this process has not read it yet.
+    run_in_tx(deploy, {"p.bpmn": parallel_diagram(3, key="versioned")})
+    seen = definition_cache.latest_seen("versioned")
+    assert seen is not None and seen.id == first.definition_id
+    second = run_in_tx(lambda s: cases.start_case(s, key="versioned"))  # runs ahead on version 1, then redoes
+    assert second.definition_id != first.definition_id
+    assert len(_open_tasks(sessions, second.id)) == 3 and len(_open_tasks(sessions, first.id)) == 2
+    with transaction(sessions) as session:
+        kinds = list(session.scalars(select(AuditEvent.event_type).where(AuditEvent.instance_id == second.id)))
+    assert kinds.count("case.started") == 1
