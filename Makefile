@@ -19,7 +19,9 @@ run: $(STAMP)
 	$(PY) -m tests.fake_department --port 9101 & trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
 	LIANBAN_CONNECTORS="$${LIANBAN_CONNECTORS:-$(DEMO_CONNECTORS)}" $(PY) -m orchestrator serve
 
+# The browser tests need Debian's chromium (Playwright drives it; its own browser download fails here).
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { echo "make test: chromium 未安装 / chromium is missing: the browser tests (tests/browser) need it. Install it with: apt-get update -qq && apt-get install -y -qq chromium (.ci/run does this)" >&2; exit 1; }
 	$(PY) -m pytest
 
 bench: $(STAMP)

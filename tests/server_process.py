@@ -28,10 +28,10 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, database_url: str, seed: bool = False) -> None:
+    def __init__(self, database_url: str, seed: bool = False, env: dict[str, str] | None = None) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, DATABASE_URL=database_url, LIANBAN_SEED_ON_START="1" if seed else "0")
+        env = dict(os.environ, DATABASE_URL=database_url, LIANBAN_SEED_ON_START="1" if seed else "0", **(env or {}))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "serve", "--port", str(self.port)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

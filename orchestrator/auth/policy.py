@@ -82,6 +82,7 @@ ENDPOINT_RULES: dict[str, Rule] = {
     "static": rule(public=True),
     "pages.health": rule(public=True),
     "pages.index": rule(signed_in=True),
+    "pages.task_page": rule(*READERS, scope="task"),
     "openapi.openapi_json": rule(public=True),
     "openapi.docs_page": rule(public=True),
     "openapi.swagger_assets": rule(public=True),

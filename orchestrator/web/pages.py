@@ -1,11 +1,17 @@
-"""The first page a person sees at http://127.0.0.1:8000: deployed bundles and open tasks, in Chinese."""
+"""Browser pages: the 工作台 (/), a task's page (/tasks/<id>), and /healthz. In Chinese, times in Asia/Shanghai.
+
+The pages are rendered on the server from the projection tables; their small scripts (web/static/) act
+through the JSON APIs with the session cookie and the CSRF token of the page's `<meta name="csrf-token">`.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
 
-from orchestrator.services import definitions, queries
-from orchestrator.services.queries import TaskFilter
+from orchestrator.auth import require_user
+from orchestrator.auth.guard import csrf_token
+from orchestrator.errors import NotFoundError
+from orchestrator.services import definitions, workbench
 from orchestrator.web.session import unit_of_work
 
 blueprint = Blueprint("pages", __name__)
@@ -13,11 +19,22 @@ blueprint = Blueprint("pages", __name__)
 
 @blueprint.get("/")
 def index() -> str:
-    """Home page: bundles (latest versions) and the open task count."""
+    """工作台：我的待办、本部门待领取、预警与超期（按角色）"""
+    principal = require_user()
     with unit_of_work() as session:
-        bundles = definitions.list_definitions(session, latest_only=True, max_results=200)
-        open_tasks = queries.count_tasks(session, TaskFilter())
-        return render_template("index.html", bundles=bundles, open_tasks=open_tasks)
+        home = workbench.home(session, principal)
+    return render_template("workbench.html", home=home, csrf_token=csrf_token())
+
+
+@blueprint.get("/tasks/<task_id>")
+def task_page(task_id: str) -> str | tuple[str, int]:
+    """办理任务：办件数据与任务表单"""
+    try:
+        with unit_of_work() as session:
+            task = workbench.task_header(session, task_id)
+    except NotFoundError as error:  # a person following an old link: a page, not a JSON problem
+        return render_template("task_gone.html", message=error.message_zh, csrf_token=csrf_token()), 404
+    return render_template("task.html", task=task, labels=workbench.field_labels(), csrf_token=csrf_token())
 
 
 @blueprint.get("/healthz")

@@ -28,6 +28,7 @@ ROLES = ("applicant", "window_clerk", "reviewer", "department_head", "supervisor
 # "METHOD /rule": who may call it besides administrators (PUBLIC, SIGNED_IN, or a tuple of roles).
 MATRIX: dict[str, str | tuple[str, ...]] = {
     "GET /": SIGNED_IN,
+    "GET /tasks/<task_id>": READERS,
     "GET /healthz": PUBLIC,
     "GET /static/<path:filename>": PUBLIC,
     "GET /login": PUBLIC,

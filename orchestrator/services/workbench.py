@@ -1,0 +1,161 @@
+"""The 工作台 (workbench) a person sees after signing in: what is theirs to do, by role.
+
+- department staff (reviewers, window clerks, department heads): 我的待办 (open tasks assigned to me) and
+  本部门待领取 (open, unclaimed tasks offered to my departments or to me);
+- supervisors and department heads: the 预警 (yellow) and 超期 (red) lists of cases and steps;
+- analysts and administrators: the deployed bundles.
+
+Lists come from the projection tables through the same query functions as the JSON APIs, in the
+caller's scope; times are shown in Asia/Shanghai.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orchestrator.auth.principal import Principal
+from orchestrator.auth.roles import ADMINISTRATOR, ANALYST, DEPARTMENT_HEAD, DEPARTMENT_STAFF, SUPERVISOR
+from orchestrator.errors import LianbanError
+from orchestrator.forms import registry
+from orchestrator.models import Department, HumanTask
+from orchestrator.services import definitions, queries, supervision
+from orchestrator.services.queries import TaskFilter
+from orchestrator.workcalendar import SHANGHAI
+
+PAGE = 50
+
+# The step's limit state as people read it; NULL (no limit) and STOPPED read as 无时限 / 已停止.
+LIMIT_LABELS = {"NORMAL": "正常", "WARNING": "预警", "OVERDUE": "超期", "STOPPED": "已停止"}
+# The variables the statutory clock writes into a case (services/clock.py).
+CLOCK_LABELS = {"statutory_deadline": "法定办结期限", "statutory_warn_at": "法定时限预警时间",
+                "committed_deadline": "承诺办结期限", "committed_warn_at": "承诺时限预警时间"}
+ROLE_LABELS = {"administrator": "系统管理员", "analyst": "业务分析人员", "supervisor": "督办人员",
+               "window_clerk": "综合窗口人员", "reviewer": "部门审批人员", "department_head": "部门负责人",
+               "applicant": "申请人"}
+
+
+def local_time(moment: datetime | None) -> str:
+    """A stored UTC moment as people read it: `2026-11-30 23:59` in Asia/Shanghai ('—' for none)."""
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def limit_label(state: str | None) -> str:
+    return LIMIT_LABELS.get(state or "", "无时限")
+
+
+def task_row(task: HumanTask, names: Names | None = None) -> dict[str, Any]:
+    names = names or Names()
+    state = task.limit_state or "NONE"
+    groups = [task.department] if task.department else list(task.candidate_groups or [])
+    return {"id": task.id, "name": task.name or task.activity_id, "business_key": task.business_key or "—",
+            "applicant": task.applicant or "—", "bundle": names.bundle(task.definition_key),
+            "assignee": task.assignee, "due": local_time(task.due), "limit_state": state,
+            "limit_label": limit_label(task.limit_state),
+            "department": "、".join(names.department(g) for g in groups) or "—",
+            "created": local_time(task.created_at)}
+
+
+@dataclass
+class Names:
+    """Department codes and bundle keys as people read them (their names)."""
+
+    departments: dict[str, str] = field(default_factory=dict)
+    bundles: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session) -> Names:
+        bundles = {d.key: d.name or d.key for d in definitions.list_definitions(session, latest_only=True,
+                                                                                  max_results=1000)}
+        departments = {code: name for code, name in session.execute(select(Department.code, Department.name))}
+        return cls(departments, bundles)
+
+    def department(self, code: str | None) -> str:
+        return self.departments.get(code, code) if code else "—"
+
+    def bundle(self, key: str) -> str:
+        return self.bundles.get(key, key)
+
+
+@dataclass
+class Home:
+    """What the 工作台 shows; a section is None when the person's roles do not include it."""
+
+    display_name: str
+    roles: list[str]
+    my_tasks: list[dict[str, Any]] | None = None
+    unclaimed: list[dict[str, Any]] | None = None
+    warnings: dict[str, list[dict[str, Any]]] | None = None
+    overdue: dict[str, list[dict[str, Any]]] | None = None
+    bundles: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _limit_lists(session: Session, status: str, principal: Principal) -> list[dict[str, Any]]:
+    """The supervision lists in the viewer's reach: everything for a top-level supervisor, else one list per
+    department the viewer oversees (a department head: its department and those below it)."""
+    if principal.view_groups is None:
+        return [supervision.limit_list(session, status, department=None, bundle=None, due_from=None, due_to=None,
+                                       first=0, max_results=PAGE)]
+    return [supervision.limit_list(session, status, department=code, bundle=None, due_from=None, due_to=None,
+                                   first=0, max_results=PAGE) for code in sorted(principal.view_groups)]
+
+
+def _limit_rows(session: Session, status: str, principal: Principal, names: Names) -> dict[str, list[dict[str, Any]]]:
+    found = _limit_lists(session, status, principal)
+    clocks = sorted((c for part in found for c in part["cases"]), key=lambda c: (c.get("deadline_utc") or "", c["id"]))
+    steps = sorted((s for part in found for s in part["steps"]), key=lambda s: (s["due_utc"] or "", s["task_id"]))
+    return {
+        "cases": [{"instance_id": c["instance_id"], "bundle": names.bundle(c["bundle"]), "kind": c["kind_name"],
+                   "department": names.department(c.get("department")), "deadline": _iso_local(c.get("deadline")),
+                   "limit_days": c["limit_days"]} for c in clocks[:PAGE]],
+        "steps": [{"task_id": s["task_id"], "instance_id": s["instance_id"], "name": s["name"] or s["activity_id"],
+                   "business_key": s["business_key"] or "—", "bundle": names.bundle(s["bundle"]),
+                   "assignee": s["assignee"] or "未认领", "department": names.department(s["department"]),
+                   "due": _iso_local(s["due"])} for s in steps[:PAGE]]}
+
+
+def _iso_local(value: str | None) -> str:
+    return local_time(datetime.fromisoformat(value)) if value else "—"
+
+
+def home(session: Session, principal: Principal) -> Home:
+    """The 工作台 of `principal`."""
+    result = Home(display_name=principal.display_name or principal.username,
+                  roles=[ROLE_LABELS.get(r, r) for r in sorted(principal.roles)])
+    names = Names.load(session)
+    if principal.roles & DEPARTMENT_STAFF:
+        mine = TaskFilter(scope_groups=principal.view_groups, scope_user=principal.username,
+                          assignee=principal.username)
+        result.my_tasks = [task_row(t, names) for t in queries.list_tasks(session, mine, max_results=PAGE)]
+        offered = TaskFilter(scope_groups=principal.act_groups, scope_user=principal.username, unassigned=True)
+        result.unclaimed = [task_row(t, names) for t in queries.list_tasks(session, offered, max_results=PAGE)]
+    if principal.roles & {SUPERVISOR, DEPARTMENT_HEAD}:
+        result.warnings = _limit_rows(session, "WARNING", principal, names)
+        result.overdue = _limit_rows(session, "OVERDUE", principal, names)
+    if principal.roles & {ANALYST, ADMINISTRATOR}:
+        result.bundles = [{"id": d.id, "key": d.key, "name": d.name or d.key, "version": d.version}
+                          for d in definitions.list_definitions(session, latest_only=True, max_results=200)]
+    return result
+
+
+def task_header(session: Session, task_id: str) -> dict[str, Any]:
+    """The open task's row as the task page's header shows it (404 when it is not open)."""
+    return task_row(queries.get_task(session, task_id), Names.load(session))
+
+
+def field_labels() -> dict[str, str]:
+    """Case variable → the label the forms give it (first form wins), so case data reads in Chinese."""
+    labels: dict[str, str] = dict(CLOCK_LABELS)
+    for name in registry.names():
+        try:
+            form = registry.get(name)
+        except LianbanError:
+            continue  # a broken form file is refused where it is used; here it only lacks its labels
+        for form_field in form.fields:
+            if form_field.key and form_field.label:
+                labels.setdefault(form_field.key, form_field.label)
+    return labels
