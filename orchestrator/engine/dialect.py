@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.engine import countersign
+from orchestrator.engine import countersign, rewind
 from orchestrator.engine.bpmn_xml import (
     CAMUNDA,
     CAMUNDA_NS,
@@ -106,6 +106,11 @@ class DialectChecker:
                 countersign.parse_rule(el.get("value"), "")
             except DiagramError as exc:
                 raise refusal(self.filename, el, exc.message_zh, exc.message_en, code=exc.code) from None
+        if name == "property" and el.get("name") in (rewind.TARGETS_PROPERTY, rewind.ASSIGN_PROPERTY):
+            user_tasks = {t.get("id") for t in el.getroottree().getroot().iter(f"{{{BPMN_NS}}}userTask")}
+            problem = rewind.send_back_property_problem(el.get("name"), el.get("value"), user_tasks)
+            if problem is not None:
+                raise refusal(self.filename, el, *problem, code="bpmn.send_back_rule")
         if name not in HARMLESS_CAMUNDA_ELEMENTS:
             raise self.refuse(
                 el,

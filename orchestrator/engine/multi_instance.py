@@ -305,6 +305,35 @@ class CamundaMultiInstance(LoopTask, BpmnSpecMixin):  # type: ignore[misc]
                 instance.cancel()
         self.settle(my_task, None)
 
+    # -- 撤回
+    def retract_blocker(self, my_task: Task, child: Task) -> str | None:
+        """Why a signer can no longer take back a signature (None: it can).
+
+        Too late once the countersign has ended (the next step started), or in a sequential
+        countersign once the next signer's turn has come.
+        """
+        if not my_task.has_state(TaskState.STARTED):
+            return "会签已结束，下一环节已开始"
+        if child.state != TaskState.COMPLETED or str(child.id) not in my_task.internal_data.get("merged", []):
+            return "该会签任务未签署或已被撤销"
+        if self.sequential and any(not c.has_state(TaskState.FINISHED_MASK) for c in self._instances(my_task)):
+            return "已轮到下一位会签人办理"
+        return None
+
+    def reopen_instance(self, my_task: Task, child: Task) -> Task:
+        """Take back a signature while the countersign runs: the signer's slot opens again with a fresh task.
+
+        The signed instance leaves the tree (history keeps its row) and its decision leaves the
+        tally; what it wrote stays in the body's data until the signer signs again.
+        """
+        index = int(child.internal_data.get("slot", child.internal_data.get("loop_counter", 0)))
+        slot = self.slots(my_task)[index]
+        slot["state"], slot["decision"] = PENDING, None
+        merged = my_task.internal_data.get("merged", [])
+        my_task.internal_data["merged"] = [m for m in merged if m != str(child.id)]
+        my_task.workflow._remove_task(child.id)
+        return self._create_instance(my_task, index)
+
     def _check_change(self, my_task: Task, change: str) -> None:
         if not my_task.has_state(TaskState.STARTED):
             raise ConflictError("会签环节已结束", "The countersign step has ended", code="countersign.ended")

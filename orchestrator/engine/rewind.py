@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin, BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway, ParallelGateway
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.task import Task
@@ -36,7 +36,24 @@ from SpiffWorkflow.util.task import TaskState
 from orchestrator.engine.multi_instance import CamundaMultiInstance
 from orchestrator.errors import ConflictError, InvalidRequestError
 
-TARGETS_PROPERTY = "sendBack.targets"
+TARGETS_PROPERTY = "sendBack.targets"  # on the sender: comma-separated activity ids it may send back to
+ASSIGN_PROPERTY = "sendBack.assignTo"  # on the target: previous (default, who did it) | candidates (the pool)
+ASSIGN_POLICIES = ("previous", "candidates")
+
+
+def send_back_property_problem(name: str | None, value: str | None, user_tasks: set[str]) -> tuple[str, str] | None:
+    """Why a diagram's send-back property is wrong (zh, en), checked at deployment; None when it is fine."""
+    if name == ASSIGN_PROPERTY and (value or "").strip() not in ASSIGN_POLICIES:
+        return (f"sendBack.assignTo 应为 previous（退回给原办理人）或 candidates（退回到候选人待领），实际为“{value}”",
+                f"sendBack.assignTo must be previous or candidates, not {value!r}")
+    if name == TARGETS_PROPERTY:
+        targets = [t.strip() for t in (value or "").split(",") if t.strip()]
+        unknown = [t for t in targets if t not in user_tasks]
+        if not targets or unknown:
+            listed = "、".join(unknown) or "（空）"
+            return (f"sendBack.targets 只能列出本流程中的用户任务 id（以逗号分隔），以下不是：{listed}",
+                    f"sendBack.targets must list user task ids of the process; not user tasks: {unknown or value!r}")
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,7 +94,10 @@ def _starts_branches(task: Task) -> bool:
         return True
     if isinstance(spec, BoundaryEventSplit):
         return False
-    taken = [c for c in task.children if not c.has_state(TaskState.PREDICTED_MASK)]
+    # A step with boundary events (the time-limit timers) has the merge of its boundary events as a
+    # child next to its outgoing flow: that merge is not a branch, so the step does not split.
+    taken = [c for c in task.children if not c.has_state(TaskState.PREDICTED_MASK)
+             and not isinstance(c.task_spec, BoundaryEventJoin)]
     return len(taken) > 1
 
 

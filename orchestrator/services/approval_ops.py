@@ -21,8 +21,6 @@ from orchestrator.models import HumanTask
 from orchestrator.services import approval_access, approval_records, case_store, task_rows
 from orchestrator.services.cases import LoadedCase, load_case, save_case
 
-ASSIGN_PROPERTY = "sendBack.assignTo"  # previous (default) | candidates
-
 
 def _table() -> Table:
     return HumanTask.__table__  # type: ignore[return-value]
@@ -139,7 +137,7 @@ def _assign_policy(step: Any) -> str:
     if step is None:
         return "candidates"
     properties = (getattr(step.task_spec, "extensions", None) or {}).get("properties") or {}
-    return str(properties.get(ASSIGN_PROPERTY) or "previous")
+    return str(properties.get(rewind.ASSIGN_PROPERTY) or "previous")
 
 
 # -- retract -----------------------------------------------------------------------------------
@@ -157,18 +155,15 @@ def retract(session: Session, task_id: str, reason: str | None, actor: str | Non
     done = case.runtime.get_task(task_id)
     if done is None:
         raise _too_late("该环节已被退回或重置")
-    blocker = rewind.retract_blocker(done)
-    if blocker is not None:
-        raise _too_late("下一环节已办理" if blocker == "completed" else "并联审批已汇聚，流程已继续")
-    following = rewind.open_user_tasks_below(done)
-    for task in following:
-        next_row = session.get(HumanTask, str(task.id))
-        diagram_assignee = case.runtime.user_task_info(str(task.id)).assignee
-        if next_row is not None and next_row.assignee is not None and next_row.assignee != diagram_assignee:
-            raise _too_late(f"下一环节“{next_row.name or next_row.activity_id}”已被签收")
-    node = rewind.rewind_branch(done, done.data)
-    case.runtime.run()
-    step = rewind.open_step_below(node, str(done.task_spec.bpmn_id))
+    body = done.parent
+    if body is not None and isinstance(body.task_spec, CamundaMultiInstance):
+        following, step = [], _retract_signature(body, done)
+        case.runtime.run()
+    else:
+        following = _following_unclaimed(session, case, done)
+        node = rewind.rewind_branch(done, done.data)
+        case.runtime.run()
+        step = rewind.open_step_below(node, str(done.task_spec.bpmn_id))
     new_task_id = str(step.id) if step is not None else None
     case.audit("task.retracted", who, {
         "task_id": task_id, "activity_id": row.activity_id, "new_task_id": new_task_id, "reason": why,
@@ -180,6 +175,28 @@ def retract(session: Session, task_id: str, reason: str | None, actor: str | Non
     approval_records.add_opinion(session, case.instance.id, row, who, kind="retract", decision="retract",
                                  opinion=why or "撤回")
     return {"task_id": new_task_id, "activity_id": row.activity_id, "assignee": who}
+
+
+def _retract_signature(body: Any, done: Any) -> Any:
+    """A countersign signature (会签): taken back only while the countersign runs and it is not the next one's turn."""
+    blocker = body.task_spec.retract_blocker(body, done)
+    if blocker is not None:
+        raise _too_late(blocker)
+    return body.task_spec.reopen_instance(body, done)
+
+
+def _following_unclaimed(session: Session, case: LoadedCase, done: Any) -> list[Any]:
+    """The open steps after `done`, refused (409) once one of them was claimed or anything after was completed."""
+    blocker = rewind.retract_blocker(done)
+    if blocker is not None:
+        raise _too_late("下一环节已办理" if blocker == "completed" else "并联审批已汇聚，流程已继续")
+    following = rewind.open_user_tasks_below(done)
+    for task in following:
+        next_row = session.get(HumanTask, str(task.id))
+        diagram_assignee = case.runtime.user_task_info(str(task.id)).assignee
+        if next_row is not None and next_row.assignee is not None and next_row.assignee != diagram_assignee:
+            raise _too_late(f"下一环节“{next_row.name or next_row.activity_id}”已被签收")
+    return following
 
 
 def _too_late(why: str) -> ConflictError:

@@ -169,3 +169,35 @@ def test_a_sequential_countersign_adds_before_and_after_the_current_signer(
     sign(case, "zhao", "approve")
     assert case.ready() == ["task_approved"]
     assert case.completed("task_countersign") == 3
+
+
+def test_a_signature_is_retracted_while_the_countersign_runs_and_refused_once_it_has_ended(
+        client: FlaskClient, sessions: Sessions) -> None:
+    case = countersign(client, sessions, "countersign_all", ["zhang", "li", "wang"])
+    sign(case, "zhang", "approve")
+    signed = case.done("task_countersign")
+    response = case.post(f"/api/tasks/{signed}/retract", "zhang", {"reason": "意见需修改"})
+    assert response.status_code == 200, response.get_json()
+    assert open_signers(case) == ["li", "wang", "zhang"]
+    listing = case.client.get(f"/api/tasks/{response.get_json()['task_id']}/signers").get_json()
+    assert [(s["signer"], s["state"], s["decision"]) for s in listing["signers"]] == [
+        ("zhang", "open", None), ("li", "open", None), ("wang", "open", None)]
+    assert listing["counters"]["nrOfCompletedInstances"] == 0
+    sign(case, "zhang", "reject", "不同意：平面图与现场不符")  # the retracted approval no longer counts
+    sign(case, "li", "approve")
+    sign(case, "wang", "approve")
+    assert case.ready() == ["task_rejected"]
+
+    too_late = case.post(f"/api/tasks/{case.done('task_countersign')}/retract", "wang", {"reason": "再看看"})
+    assert too_late.status_code == 409 and too_late.get_json()["code"] == "task.retract_too_late"
+    assert "会签已结束" in too_late.get_json()["message_zh"]
+    assert case.ready() == ["task_rejected"]
+
+
+def test_a_sequential_signature_is_not_retracted_once_the_next_signer_has_the_task(
+        client: FlaskClient, sessions: Sessions) -> None:
+    case = countersign(client, sessions, "countersign_sequential", ["zhang", "li"])
+    sign(case, "zhang", "approve")
+    refused = case.post(f"/api/tasks/{case.done('task_countersign')}/retract", "zhang", {"reason": "再看看"})
+    assert refused.status_code == 409 and refused.get_json()["code"] == "task.retract_too_late"
+    assert open_signers(case) == ["li"]

@@ -132,3 +132,39 @@ def test_sending_back_across_the_split_is_previewed_confirmed_and_undoes_every_b
     case.act("task_intake", "clerk-wang", sample("restaurant-intake", intake_opinion="已核对名称，重新受理"))
     assert case.ready() == ["task_fire_document_review", "task_food_license", "task_license_verification",
                             "task_signboard"]
+
+
+def test_a_step_with_a_boundary_timer_is_a_send_back_target_in_its_branch_and_its_timer_is_armed_once(
+        client: FlaskClient, sessions: Sessions, run_in_tx: Any) -> None:
+    """The merge of a step's boundary events is no parallel split: the send-back stays in the branch."""
+    case = open_restaurant(client, sessions, run_in_tx)
+    case.act("task_fire_document_review", "fire-li", FIRE_DOCUMENT_REVIEW)
+    case.act("task_food_license", "market-sun", approve("food_license"))
+    case.act("task_license_verification", "market-zhou",
+             {"license_verification_decision": "correct", "license_verification_opinion": "请补正章程"})
+    branch = case.subtree_of("task_license_verification.BoundaryEventSplit")
+    before = outside(case, branch)
+    assert not [t for t in case.timers() if t.activity_id == "timer_license_verification_warning"]
+    correction = case.claim("task_license_verification_correction", "clerk-wang")
+
+    targets = case.client.get(f"/api/tasks/{correction}/send-back-targets").get_json()
+    assert [(t["activity_id"], t["across_split"]) for t in targets] == [
+        ("task_license_verification", False), ("task_intake", True)]
+    response = case.post(f"/api/tasks/{correction}/send-back", "clerk-wang",
+                         {"target": "task_license_verification", "reason": "核验意见需由核验人重新确认"})
+    assert response.status_code == 200, response.get_json()
+    sent = response.get_json()
+    assert sent["across_split"] is False and sent["assignee"] == "market-zhou"
+
+    assert case.ready() == ["task_fire_site_check", "task_license_verification", "task_signboard"]
+    [timer] = [t for t in case.timers() if t.activity_id == "timer_license_verification_warning"]
+    assert timer.id not in branch
+    waiting = [v for v in case.engine_tasks().values()
+               if v[0] == "timer_license_verification_warning" and v[1] == "WAITING"]
+    assert len(waiting) == 1
+    after_branch = case.subtree_of("task_license_verification.BoundaryEventSplit") | branch
+    assert outside(case, after_branch) == before
+
+    case.act("task_license_verification", "market-zhou", approve("license_verification"))
+    assert not [t for t in case.timers() if t.activity_id == "timer_license_verification_warning"]
+    assert case.ready() == ["task_fire_site_check", "task_signboard"]
