@@ -157,16 +157,18 @@ ENDPOINT_RULES: dict[str, Rule] = {
     "supervision.reassign": rule(DEPARTMENT_HEAD, SUPERVISOR, scope="task"),
     "supervision.list_notifications": rule(signed_in=True),
     "supervision.read_notification": rule(signed_in=True),
-    # approval operations: the services check the assignee / completer themselves (approval_access)
-    "approval.send_back_targets": rule(*STAFF),
-    "approval.send_back_preview": rule(*STAFF),
-    "approval.send_back": rule(*STAFF),
+    # approval operations: the services check under the case lock who may act (approval_access): the
+    # assignee sends back, transfers and decides; the completer retracts; a head of the step's department
+    # changes signers (a countersign task has no candidate group, so no task scope there)
+    "approval.send_back_targets": rule(*STAFF, scope="task"),
+    "approval.send_back_preview": rule(*STAFF, scope="task"),
+    "approval.send_back": rule(*STAFF, scope="task"),
     "approval.retract": rule(*STAFF),
-    "approval.transfer": rule(*STAFF),
+    "approval.transfer": rule(*STAFF, scope="task"),
     "approval.signers": rule(*READERS),
     "approval.add_signer": rule(DEPARTMENT_HEAD),
     "approval.remove_signer": rule(DEPARTMENT_HEAD),
-    "approval.decide": rule(*STAFF),
+    "approval.decide": rule(*STAFF, scope="task"),
     "approval.case_opinions": rule(APPLICANT, *READERS, scope="case"),
     "approval.opinion_signature": rule(*READERS),
     "approval.opinion_phrases": rule(*STAFF),

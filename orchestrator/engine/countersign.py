@@ -21,6 +21,7 @@ Without a rule, a completion condition may use the counters Camunda has (``nrOfI
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -152,3 +153,12 @@ def allowed_changes(spec: Any) -> set[str]:
 
 def weights_total(weights: Mapping[str, float]) -> float:
     return float(sum(weights.values()))
+
+
+def signer_kind(spec: Any, element_variable: str | None) -> str:
+    """Whom a countersign's element variable names: ``group`` when it fills the candidate groups
+    (a joint inspection signs per department), else ``user`` (the assignee, or a candidate user)."""
+    groups = str((getattr(spec, "extensions", None) or {}).get("candidateGroups") or "")
+    if element_variable and re.search(rf"\b{re.escape(element_variable)}\b", groups):
+        return "group"
+    return "user"

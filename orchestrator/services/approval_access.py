@@ -1,62 +1,96 @@
-"""Who may do which approval operation: small checks the approval services call.
+"""Who may do which approval operation: small checks the approval services call under the case lock.
 
-Kept apart so that the accounts framework (roles, departments) decides them in one place.
+Kept apart so that the accounts framework (roles, departments) decides them in one place. The
+rules (issue 6): only the assignee sends back, transfers or decides, and not while the task is
+delegated (then only the delegate's resolve is allowed); only whoever completed a step retracts
+it; only a department head of the step's department (or an administrator) adds or removes
+signers, and a signer added must be an active user.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import LianbanError
-from orchestrator.models import HumanTask
+from orchestrator.auth.principal import Principal
+from orchestrator.auth.roles import DEPARTMENT_HEAD
+from orchestrator.errors import ConflictError, InvalidRequestError, PermissionDeniedError
+from orchestrator.models import Department, HumanTask, User
+
+DEPARTMENT_PROPERTY = "department"  # a step's department by code or name, when it has no candidate group
 
 
-class ForbiddenError(LianbanError):
-    status = 403
-    code = "auth.forbidden"
-
-
-def ensure_assignee(task: HumanTask, actor: str | None, action_zh: str) -> str:
-    """Only the task's assignee sends back, transfers, or decides; an unclaimed task must be claimed first."""
-    if actor is None:
-        raise ForbiddenError(f"{action_zh}需要登录", f"Signing in is required to {action_zh}", code="auth.required")
+def ensure_assignee(task: HumanTask, principal: Principal, action_zh: str) -> str:
+    """Only the task's assignee sends back or transfers: not before it is claimed, nor while it is delegated."""
+    if task.delegation_state == "PENDING":
+        raise ConflictError(
+            f"任务已委派给 {task.assignee}，委派期间不能{action_zh}："
+            f"须由被委派人完成委派（resolve）交还 {task.owner} 后再办理",
+            f"The task is delegated to {task.assignee}; only resolve is allowed until it is resolved",
+            code="task.delegated", extra={"assignee": task.assignee, "owner": task.owner})
     if task.assignee is None:
-        raise ForbiddenError(f"请先签收任务再{action_zh}", "Claim the task first", code="task.not_claimed")
-    if task.assignee != actor:
-        raise ForbiddenError(f"只有任务的办理人可以{action_zh}", "Only the task's assignee may do this")
-    return actor
+        raise PermissionDeniedError(f"请先签收任务再{action_zh}", "Claim the task first", code="task.not_claimed")
+    if task.assignee != principal.username:
+        raise PermissionDeniedError(f"只有任务的办理人 {task.assignee} 可以{action_zh}",
+                                    f"Only the task's assignee {task.assignee} may do this", code="task.not_assignee")
+    return principal.username
 
 
-def ensure_completed_by(task: HumanTask, actor: str | None) -> str:
+def ensure_completed_by(task: HumanTask, principal: Principal) -> str:
     """Only the person who completed a step retracts it."""
-    if actor is None or task.completed_by != actor:
-        raise ForbiddenError("只有办理该环节的人可以撤回", "Only the person who completed the step may retract it")
-    return actor
+    if task.completed_by != principal.username:
+        raise PermissionDeniedError("只有办理该环节的人可以撤回",
+                                    "Only the person who completed the step may retract it", code="task.not_completer")
+    return principal.username
 
 
-def ensure_may_manage_signers(task: HumanTask, actor: str | None) -> str:
-    """Adding or removing signers is for a department head of the step (or the current signer's head)."""
-    if actor is None:
-        raise ForbiddenError("加签/减签需要登录", "Signing in is required", code="auth.required")
-    return actor
+def step_departments(session: Session, task: HumanTask) -> set[str]:
+    """The department codes a step belongs to: its candidate groups and its `department` property (code or name)."""
+    codes = set(task.candidate_groups or [])
+    named = (task.properties or {}).get(DEPARTMENT_PROPERTY)
+    if named:
+        codes.update(session.scalars(select(Department.code).where(
+            or_(Department.code == str(named), Department.name == str(named)))))
+    return codes
 
 
-def ensure_signed_in(actor: str | None, action_zh: str) -> str:
-    if actor is None:
-        raise ForbiddenError(f"{action_zh}需要登录", f"Signing in is required to {action_zh}", code="auth.required")
-    return actor
+def ensure_may_manage_signers(session: Session, task: HumanTask, principal: Principal) -> str:
+    """Adding or removing signers is for a department head of the step's department, or an administrator."""
+    if principal.is_admin:
+        return principal.username
+    departments = step_departments(session, task)
+    if DEPARTMENT_HEAD not in principal.roles or not principal.act_groups & departments:
+        where = "、".join(sorted(departments)) or "（环节未指明部门，仅管理员可操作）"
+        raise PermissionDeniedError(f"只有本环节所属部门的负责人可以加签或减签：{where}",
+                             "Only a department head of the step's department may add or remove signers",
+                             code="countersign.not_department_head")
+    return principal.username
 
 
-def groups_of(session: Session, user: str) -> list[str]:
-    """The candidate groups (departments, roles) a user belongs to: where copies to a department arrive."""
-    return []
+def active_user(session: Session, username: str, field: str) -> User:
+    """A person a task or a signature is handed to must exist and be active (400 otherwise)."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        raise InvalidRequestError(f"用户不存在或已停用：{username}", f"No active user {username}", field=field)
+    return user
 
 
-def is_administrator(session: Session, user: str) -> bool:
-    return False
+def existing_signer(session: Session, signer: str, kind: str) -> None:
+    """A signer added to a countersign is an active user, or a department where the step signs per department."""
+    if kind == "user":
+        active_user(session, signer, "signer")
+    elif session.scalar(select(Department.id).where(Department.code == signer)) is None:
+        raise InvalidRequestError(f"部门不存在：{signer}（本环节按部门会签，加签应填部门编码）",
+                                  f"No department {signer} (this step signs per department)", field="signer")
 
 
-def ensure_may_set_proxy(session: Session, actor: str, principal: str) -> None:
-    """A person sets their own proxy; for someone else it takes an administrator or a department head."""
-    if principal != actor and not is_administrator(session, actor):
-        raise ForbiddenError("只能为本人设置代理", "Only an administrator sets a proxy for someone else")
+def groups_of(principal: Principal) -> list[str]:
+    """The candidate groups (departments) a user belongs to: where copies to a department arrive."""
+    return sorted(set(principal.departments) | principal.act_groups)
+
+
+def ensure_may_set_proxy(principal: Principal, person: str) -> None:
+    """A person sets their own proxy; for someone else it takes an administrator."""
+    if person != principal.username and not principal.is_admin:
+        raise PermissionDeniedError("只能为本人设置代理（为他人设置需管理员）",
+                                    "Only an administrator sets a proxy for someone else")

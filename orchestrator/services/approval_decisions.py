@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from orchestrator.auth.principal import Principal
 from orchestrator.errors import InvalidRequestError
 from orchestrator.models import HumanTask
-from orchestrator.services import approval_access, approval_records
+from orchestrator.services import approval_records
 from orchestrator.services.cases import complete_task
 
 OPTIONS_PROPERTY = "decision.options"
@@ -39,9 +40,14 @@ def options(task: HumanTask) -> list[str]:
 
 
 def decide(session: Session, task_id: str, decision: str | None, opinion: str | None,
-           signature: tuple[str, bytes] | None, variables: Mapping[str, Any], actor: str | None) -> dict[str, Any]:
+           signature: tuple[str, bytes] | None, variables: Mapping[str, Any], principal: Principal) -> dict[str, Any]:
+    """Check the decision, then complete the task through the same check as any completion.
+
+    Only the assignee decides (a candidate of an unclaimed task claims it in the same transaction),
+    never while the task is delegated (task_claims.ensure_can_complete, under the case lock).
+    """
     row = approval_records.open_task(session, task_id)
-    who = approval_access.ensure_assignee(row, actor, "审批")
+    who = principal.username
     allowed = options(row)
     if decision not in allowed:
         raise InvalidRequestError(f"审批决定应为 {'、'.join(allowed)} 之一", f"decision must be one of {allowed}",
@@ -55,7 +61,9 @@ def decide(session: Session, task_id: str, decision: str | None, opinion: str | 
     values = dict(variables)
     values[_variable(row, "decision")] = decision
     values[_variable(row, "opinion")] = text
-    instance = complete_task(session, task_id, values, who)
+    decided = ("approval.decided", who, {"task_id": task_id, "activity_id": row.activity_id, "decision": decision,
+                                     "opinion": text, "signed": signature is not None})
+    instance = complete_task(session, task_id, values, who, as_user=principal, events=[decided])
     record = approval_records.add_opinion(session, instance.id, row, who, kind="decision", decision=decision,
                                           opinion=text, signature=signature)
     return {"task_id": task_id, "opinion_id": record.id, "decision": decision,

@@ -62,7 +62,12 @@ def apply_proxies(session: Session, tasks: list[UserTaskInfo], events: list[Even
 
 
 def _proxied(task: UserTaskInfo, proxy: TaskProxy) -> EventSpec:
-    return ("task.proxied", proxy.principal, {"task_id": task.id, "activity_id": task.activity_id,
+    return proxied_event(task.id, task.activity_id, proxy)
+
+
+def proxied_event(task_id: str, activity_id: str, proxy: TaskProxy) -> EventSpec:
+    """The audit event of a task that went to (or also to) a proxy."""
+    return ("task.proxied", proxy.principal, {"task_id": task_id, "activity_id": activity_id,
                                              "principal": proxy.principal, "proxy": proxy.proxy,
                                              "proxy_id": proxy.id})
 

@@ -14,11 +14,12 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from orchestrator.auth.principal import Principal
 from orchestrator.engine import countersign, rewind
 from orchestrator.engine.multi_instance import CamundaMultiInstance
 from orchestrator.errors import ConflictError, InvalidRequestError, NotFoundError
 from orchestrator.models import HumanTask
-from orchestrator.services import approval_access, approval_records, case_store, task_rows
+from orchestrator.services import approval_access, approval_hooks, approval_records, case_store, task_rows
 from orchestrator.services.cases import LoadedCase, load_case, save_case
 
 
@@ -61,7 +62,7 @@ def set_assignee(session: Session, task_id: str, assignee: str | None) -> None:
 
 
 # -- send back ---------------------------------------------------------------------------------
-def send_back_targets(session: Session, task_id: str, actor: str | None) -> list[dict[str, Any]]:
+def send_back_targets(session: Session, task_id: str) -> list[dict[str, Any]]:
     """The steps this task may be sent back to, nearest first; `across_split` ones need a preview."""
     case, _row = _open_case(session, task_id)
     sender = _require_open(case, task_id)
@@ -75,7 +76,7 @@ def _target_json(session: Session, target: rewind.SendBackTarget) -> dict[str, A
             "completed_at": done.ended_at.isoformat() if done and done.ended_at else None}
 
 
-def send_back_preview(session: Session, task_id: str, target_activity: str, actor: str | None) -> dict[str, Any]:
+def send_back_preview(session: Session, task_id: str, target_activity: str) -> dict[str, Any]:
     """What a send-back to `target_activity` would undo, without changing anything."""
     case, _row = _open_case(session, task_id)
     sender = _require_open(case, task_id)
@@ -86,7 +87,7 @@ def send_back_preview(session: Session, task_id: str, target_activity: str, acto
     return {"target": _target_json(session, target), **asdict(undone)}
 
 
-def send_back(session: Session, task_id: str, target_activity: str, reason: str | None, actor: str | None,
+def send_back(session: Session, task_id: str, target_activity: str, reason: str | None, principal: Principal,
               *, across_split: bool = False) -> dict[str, Any]:
     """Return the case to an earlier step of the sender's path, with a mandatory reason.
 
@@ -95,7 +96,7 @@ def send_back(session: Session, task_id: str, target_activity: str, reason: str 
     """
     why = required_reason(reason)
     case, row = _open_case(session, task_id)
-    who = approval_access.ensure_assignee(row, actor, "退回")
+    who = approval_access.ensure_assignee(row, principal, "退回")
     sender = _require_open(case, task_id)
     target = rewind.find_target(sender, target_activity)
     if target.across_split and not across_split:
@@ -118,7 +119,8 @@ def send_back(session: Session, task_id: str, target_activity: str, reason: str 
     case.runtime.run()
     step = rewind.open_step_below(node, target_activity)
     new_task_id = str(step.id) if step is not None else None
-    assign_to = previous_assignee if _assign_policy(step) == "previous" else None
+    previous_person = previous_assignee if _assign_policy(step) == "previous" else None
+    assign_to = _present(session, case, step, previous_person)
     case.audit("task.sent_back", who, {
         "task_id": task_id, "activity_id": row.activity_id, "target_activity_id": target_activity,
         "target_task_id": new_task_id, "across_split": target.across_split, "reason": why,
@@ -127,10 +129,28 @@ def send_back(session: Session, task_id: str, target_activity: str, reason: str 
     save_case(session, case, who)
     if new_task_id is not None and assign_to is not None:
         set_assignee(session, new_task_id, assign_to)
+        if previous_person is not None and assign_to != previous_person:  # the person away still sees it
+            _add_candidate_user(session, new_task_id, previous_person)
     approval_records.add_opinion(session, case.instance.id, row, who, kind="send_back", decision="send_back",
                                  opinion=why)
     return {"task_id": new_task_id, "activity_id": target_activity, "assignee": assign_to,
             "across_split": target.across_split}
+
+
+def _present(session: Session, case: LoadedCase, step: Any, person: str | None) -> str | None:
+    """Who takes a step returned to `person`: the person, or their proxy of today (代理, audited)."""
+    proxy = approval_hooks.active_proxies(session, {person}).get(person) if person and step is not None else None
+    if proxy is None:
+        return person
+    case.events.append(approval_hooks.proxied_event(str(step.id), str(step.task_spec.bpmn_id), proxy))
+    return proxy.proxy
+
+
+def _add_candidate_user(session: Session, task_id: str, user: str) -> None:
+    row = _task_row(session, task_id)
+    if user not in (row.candidate_users or []):
+        task_rows.change_tasks(session, HumanTask.id == task_id, {"candidate_users": [*(row.candidate_users or []),
+                                                                                      user]})
 
 
 def _assign_policy(step: Any) -> str:
@@ -141,14 +161,14 @@ def _assign_policy(step: Any) -> str:
 
 
 # -- retract -----------------------------------------------------------------------------------
-def retract(session: Session, task_id: str, reason: str | None, actor: str | None) -> dict[str, Any]:
+def retract(session: Session, task_id: str, reason: str | None, principal: Principal) -> dict[str, Any]:
     """Take back a step I completed while the next step is neither claimed nor completed (else 409)."""
     why = (reason or "").strip() or None
     instance = case_store.lock_owner_of(session, _table(), task_id)
     if instance is None:
         raise NotFoundError(f"任务不存在：{task_id}", f"No task with id {task_id}", field="id")
     row = _task_row(session, task_id)
-    who = approval_access.ensure_completed_by(row, actor)
+    who = approval_access.ensure_completed_by(row, principal)
     if row.state != "COMPLETED":
         raise ConflictError("只能撤回已办结的环节", "Only a completed step can be retracted", code="task.not_completed")
     case = load_case(session, instance.id, instance=instance)
@@ -205,16 +225,19 @@ def _too_late(why: str) -> ConflictError:
 
 
 # -- transfer ----------------------------------------------------------------------------------
-def transfer(session: Session, task_id: str, to: str | None, reason: str | None, actor: str | None) -> dict[str, Any]:
-    """Hand an open task to another person for good (转办): the new person is its assignee."""
+def transfer(session: Session, task_id: str, to: str | None, reason: str | None,
+             principal: Principal) -> dict[str, Any]:
+    """Hand an open task to another active person for good (转办): the new person is its assignee."""
     why = required_reason(reason)
     if to is None or not to.strip() or len(to) > 128:
         raise InvalidRequestError("必须指定转办给谁", "`to` (a user id) is required", field="to")
+    to = to.strip()
     case, row = _open_case(session, task_id)
-    who = approval_access.ensure_assignee(row, actor, "转办")
+    who = approval_access.ensure_assignee(row, principal, "转办")
     _require_open(case, task_id)
     if to == who:
         raise InvalidRequestError("不能转办给自己", "Cannot transfer a task to oneself", field="to")
+    approval_access.active_user(session, to, "to")
     case.audit("task.transferred", who, {"task_id": task_id, "activity_id": row.activity_id, "from": who,
                                          "to": to, "reason": why})
     save_case(session, case, who)
@@ -252,7 +275,7 @@ def list_signers(session: Session, task_id: str) -> dict[str, Any]:
             "counters": countersign.counters(tally, sum(1 for s in spec.signers(body) if s["state"] == "open"))}
 
 
-def change_signers(session: Session, task_id: str, signer: str | None, reason: str | None, actor: str | None,
+def change_signers(session: Session, task_id: str, signer: str | None, reason: str | None, principal: Principal,
                    *, add: bool, position: str | None = None) -> dict[str, Any]:
     """Add a signer (before / after the current one, or in parallel) or remove one who has not signed."""
     why = required_reason(reason)
@@ -261,9 +284,14 @@ def change_signers(session: Session, task_id: str, signer: str | None, reason: s
     if add and position not in POSITIONS:
         raise InvalidRequestError("position 应为 before（前加签）、after（后加签）或 parallel（并行加签）",
                                   "position must be before, after or parallel", field="position")
+    signer = signer.strip()
     case, row = _open_case(session, task_id)
-    who = approval_access.ensure_may_manage_signers(row, actor)
+    who = approval_access.ensure_may_manage_signers(session, row, principal)
     body, current = _countersign(case, task_id)
+    if add:
+        spec = body.task_spec
+        approval_access.existing_signer(session, signer, countersign.signer_kind(spec.child_spec(body),
+                                                                                 spec.element_variable))
     before = {s["signer"] for s in body.task_spec.signers(body) if s["state"] in ("open", "pending")}
     if add:
         body.task_spec.add_signer(body, current, signer, position or "")

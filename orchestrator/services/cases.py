@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -396,12 +396,13 @@ def _complete_on_stored_state(
 
 
 def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], actor: str | None, *,
-                  as_user: Principal | None = None) -> CaseRecord:
+                  as_user: Principal | None = None, events: Sequence[EventSpec] = ()) -> CaseRecord:
     """Complete a user task with its result variables and run the case on.
 
     `as_user`: the signed-in user of an HTTP request; every request path passes it, and only the
     task's assignee may complete (task_claims.ensure_can_complete). Trusted callers inside the
-    process (tests of the engine, benchmarks) pass none.
+    process (tests of the engine, benchmarks) pass none. `events`: audit events of the caller's
+    use case (a decision), written with the completion's.
     """
     locked = case_store.lock_owner_of_ahead(session, _table(HumanTask), task_id)
     ahead = _work_ahead(task_id, variables)  # on the cached workflow, while the lock travels
@@ -423,6 +424,7 @@ def complete_task(session: Session, task_id: str, variables: Mapping[str, Any], 
     activity_id = case.runtime.activity_of(task_id)
     case.audit("task.completed", actor,
                {"task_id": task_id, "activity_id": activity_id, "variables": sorted(variables)})
+    case.events.extend(events)
     if submission is not None:
         case.events.extend(task_forms.decision_events(task_id, activity_id, submission, actor))
         case.writes.append(task_forms.submission_write(case.instance.id, task_id, activity_id, submission, actor))

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from orchestrator.auth.access import can_act_on_task, can_see_task
 from orchestrator.auth.principal import Principal
 from orchestrator.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from orchestrator.models import HumanTask, User
-from orchestrator.services import case_store, task_rows
+from orchestrator.services import approval_access, case_store, task_rows
 from orchestrator.services.audit import record_event
 from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.signin import load_principal
@@ -104,10 +104,7 @@ def unclaim_task(session: Session, task_id: str, principal: Principal) -> None:
 def _active_user(session: Session, username: str | None, field: str) -> User:
     if not username:
         raise InvalidRequestError("缺少用户 userId", "userId is required", field=field)
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active:
-        raise InvalidRequestError(f"用户不存在或已停用：{username}", f"No active user {username}", field=field)
-    return user
+    return approval_access.active_user(session, username, field)
 
 
 def set_assignee(session: Session, task_id: str, principal: Principal, user_id: str | None) -> None:
@@ -144,7 +141,8 @@ def _unassigned_view(task: HumanTask) -> _TaskView:
     return _TaskView(task)
 
 
-def delegate_task(session: Session, task_id: str, principal: Principal, user_id: str | None) -> None:
+def delegate_task(session: Session, task_id: str, principal: Principal, user_id: str | None,
+                  reason: str | None = None) -> None:
     """The assignee hands the task to someone for an opinion; it comes back with `resolve` (Camunda delegation)."""
     case, task = lock_task(session, task_id, principal)
     if task.assignee != principal.username and not principal.is_admin:
@@ -154,10 +152,11 @@ def delegate_task(session: Session, task_id: str, principal: Principal, user_id:
     task_rows.change_tasks(session, HumanTask.id == task.id, {"assignee": target.username, "owner": owner,
                                                               "delegation_state": "PENDING"})
     _audit(session, case, "task.delegated", principal.username,
-           {"task_id": task.id, "delegate": target.username, "owner": owner})
+           {"task_id": task.id, "activity_id": task.activity_id, "delegate": target.username, "owner": owner,
+            "reason": (reason or "").strip() or None})
 
 
-def resolve_task(session: Session, task_id: str, principal: Principal) -> CaseRecord:
+def resolve_task(session: Session, task_id: str, principal: Principal, reason: str | None = None) -> CaseRecord:
     """The delegate gives the task back to its owner."""
     case, task = lock_task(session, task_id, principal)
     if task.delegation_state != "PENDING":
@@ -166,7 +165,9 @@ def resolve_task(session: Session, task_id: str, principal: Principal) -> CaseRe
         raise PermissionDeniedError("只有被委派人可以完成委派", "Only the delegate may resolve", field="id")
     task_rows.change_tasks(session, HumanTask.id == task.id, {"assignee": task.owner,
                                                               "delegation_state": "RESOLVED"})
-    _audit(session, case, "task.resolved", principal.username, {"task_id": task.id, "owner": task.owner})
+    _audit(session, case, "task.resolved", principal.username, {
+        "task_id": task.id, "activity_id": task.activity_id, "delegate": principal.username, "owner": task.owner,
+        "reason": (reason or "").strip() or None})
     return case
 
 

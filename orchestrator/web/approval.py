@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 
+from orchestrator.auth import require_user
 from orchestrator.errors import InvalidRequestError
 from orchestrator.services import (
     approval_access,
@@ -17,7 +18,7 @@ from orchestrator.services import (
     proxies,
 )
 from orchestrator.web.apidoc import doc
-from orchestrator.web.request_args import actor, body_str, json_body, query_int
+from orchestrator.web.request_args import body_str, json_body, query_int
 from orchestrator.web.session import unit_of_work
 
 blueprint = Blueprint("approval", __name__, url_prefix="/api")
@@ -53,7 +54,7 @@ _REASON = {"type": "string", "maxLength": 2000, "description": "理由（必填�
 def send_back_targets(task_id: str) -> Response:
     """可退回的环节（最近的在前）"""
     with unit_of_work() as session:
-        return jsonify(approval_ops.send_back_targets(session, task_id, actor()))
+        return jsonify(approval_ops.send_back_targets(session, task_id))
 
 
 @blueprint.post("/tasks/<task_id>/send-back/preview")
@@ -63,7 +64,7 @@ def send_back_preview(task_id: str) -> Response:
     body = json_body(required=True)
     target = _required(body, "target", 255)
     with unit_of_work() as session:
-        return jsonify(approval_ops.send_back_preview(session, task_id, target, actor()))
+        return jsonify(approval_ops.send_back_preview(session, task_id, target))
 
 
 @blueprint.post("/tasks/<task_id>/send-back")
@@ -79,7 +80,8 @@ def send_back(task_id: str) -> Response:
         raise InvalidRequestError("across_split 必须是布尔值", "across_split must be a boolean", field="across_split")
     reason = body_str(body, "reason", 2000)
     with unit_of_work() as session:
-        return jsonify(approval_ops.send_back(session, task_id, target, reason, actor(), across_split=across))
+        return jsonify(approval_ops.send_back(session, task_id, target, reason, require_user(),
+                                               across_split=across))
 
 
 @blueprint.post("/tasks/<task_id>/retract")
@@ -89,7 +91,7 @@ def retract(task_id: str) -> Response:
     body = json_body()
     reason = body_str(body, "reason", 2000)
     with unit_of_work() as session:
-        return jsonify(approval_ops.retract(session, task_id, reason, actor()))
+        return jsonify(approval_ops.retract(session, task_id, reason, require_user()))
 
 
 @blueprint.post("/tasks/<task_id>/transfer")
@@ -100,7 +102,7 @@ def transfer(task_id: str) -> Response:
     to = body_str(body, "to", 128)
     reason = body_str(body, "reason", 2000)
     with unit_of_work() as session:
-        return jsonify(approval_ops.transfer(session, task_id, to, reason, actor()))
+        return jsonify(approval_ops.transfer(session, task_id, to, reason, require_user()))
 
 
 @blueprint.get("/tasks/<task_id>/signers")
@@ -121,7 +123,7 @@ def add_signer(task_id: str) -> Response:
     signer, position = body_str(body, "signer", 128), body_str(body, "position", 16)
     reason = body_str(body, "reason", 2000)
     with unit_of_work() as session:
-        return jsonify(approval_ops.change_signers(session, task_id, signer, reason, actor(), add=True,
+        return jsonify(approval_ops.change_signers(session, task_id, signer, reason, require_user(), add=True,
                                                    position=position))
 
 
@@ -132,7 +134,8 @@ def remove_signer(task_id: str) -> Response:
     body = json_body(required=True)
     signer, reason = body_str(body, "signer", 128), body_str(body, "reason", 2000)
     with unit_of_work() as session:
-        return jsonify(approval_ops.change_signers(session, task_id, signer, reason, actor(), add=False))
+        return jsonify(approval_ops.change_signers(session, task_id, signer, reason, require_user(),
+                                                   add=False))
 
 
 @blueprint.post("/tasks/<task_id>/decide")
@@ -161,7 +164,8 @@ def decide(task_id: str) -> Response:
             if not 0 <= phrase < len(phrases):
                 raise InvalidRequestError("没有该常用意见", "phrase is out of range", field="phrase")
             opinion = phrases[phrase]
-        return jsonify(approval_decisions.decide(session, task_id, decision, opinion, signature, variables, actor()))
+        return jsonify(approval_decisions.decide(session, task_id, decision, opinion, signature, variables,
+                                                   require_user()))
 
 
 @blueprint.get("/cases/<instance_id>/opinions")
@@ -197,9 +201,8 @@ def copy_case(instance_id: str) -> Response:
     body = json_body(required=True)
     recipients = carbon_copies.parse_recipients(body.get("recipients"))
     note = body_str(body, "note", 2000)
-    who = approval_access.ensure_signed_in(actor(), "抄送")
     with unit_of_work() as session:
-        return jsonify(carbon_copies.copy_case(session, instance_id, recipients, note, who))
+        return jsonify(carbon_copies.copy_case(session, instance_id, recipients, note, require_user().username))
 
 
 @blueprint.get("/cases/<instance_id>/cc")
@@ -219,11 +222,11 @@ def case_copies(instance_id: str) -> Response:
      "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}])
 def my_copies() -> Response:
     """我的抄送（未读数、列表）"""
-    who = approval_access.ensure_signed_in(actor(), "查看抄送")
+    who = require_user()
     unread = _query_flag("unread")
     first, max_results = query_int("firstResult", 0), min(max(query_int("maxResults", 100), 1), 1000)
     with unit_of_work() as session:
-        return jsonify(carbon_copies.my_copies(session, who, approval_access.groups_of(session, who), unread,
+        return jsonify(carbon_copies.my_copies(session, who.username, approval_access.groups_of(who), unread,
                                                max(first, 0), max_results))
 
 
@@ -231,19 +234,18 @@ def my_copies() -> Response:
 @_doc("已标记为已读")
 def read_copy(copy_id: int) -> Response:
     """标记抄送为已读"""
-    who = approval_access.ensure_signed_in(actor(), "查看抄送")
+    who = require_user()
     with unit_of_work() as session:
-        return jsonify(carbon_copies.mark_read(session, copy_id, who, approval_access.groups_of(session, who)))
+        return jsonify(carbon_copies.mark_read(session, copy_id, who.username, approval_access.groups_of(who)))
 
 
 @blueprint.get("/proxies")
 @_doc("我设置的或代我的代理（管理员看全部）")
 def list_proxies() -> Response:
     """代理设置列表"""
-    who = approval_access.ensure_signed_in(actor(), "查看代理")
+    who = require_user()
     with unit_of_work() as session:
-        everyone = approval_access.is_administrator(session, who)
-        return jsonify(proxies.list_proxies(session, None if everyone else who))
+        return jsonify(proxies.list_proxies(session, None if who.is_admin else who.username))
 
 
 @blueprint.post("/proxies")
@@ -254,24 +256,24 @@ def list_proxies() -> Response:
 def set_proxy() -> Response:
     """设置代理（出差、休假）"""
     body = json_body(required=True)
-    who = approval_access.ensure_signed_in(actor(), "设置代理")
+    who = require_user()
     proxy = _required(body, "proxy", 128)
-    principal = (body_str(body, "principal", 128) or who).strip()
+    principal = (body_str(body, "principal", 128) or who.username).strip()
     starts_on = proxies.parse_day(body.get("starts_on"), "starts_on")
     ends_on = proxies.parse_day(body.get("ends_on"), "ends_on")
     reason = approval_ops.required_reason(body_str(body, "reason", 2000))
     with unit_of_work() as session:
-        approval_access.ensure_may_set_proxy(session, who, principal)
-        return jsonify(proxies.set_proxy(session, principal, proxy, starts_on, ends_on, reason, who))
+        approval_access.ensure_may_set_proxy(who, principal)
+        return jsonify(proxies.set_proxy(session, principal, proxy, starts_on, ends_on, reason, who.username))
 
 
 @blueprint.delete("/proxies/<int:proxy_id>")
 @_doc("已撤销代理")
 def revoke_proxy(proxy_id: int) -> Response:
     """撤销代理"""
-    who = approval_access.ensure_signed_in(actor(), "撤销代理")
+    who = require_user()
     with unit_of_work() as session:
-        return jsonify(proxies.revoke_proxy(session, proxy_id, who, approval_access.is_administrator(session, who)))
+        return jsonify(proxies.revoke_proxy(session, proxy_id, who.username, who.is_admin))
 
 
 def _required(body: dict[str, Any], name: str, max_len: int) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.db import transaction
-from orchestrator.models import HumanTask
+from orchestrator.models import Department, HumanTask
 from orchestrator.services.approval_ops import set_assignee
 from orchestrator.services.cases import load_case
 from orchestrator.services.seed import seed_bundles
@@ -27,6 +27,20 @@ def auth(client: FlaskClient, user: str) -> dict[str, str]:
     """Act as `user`: a reviewer, or a department head when the name starts with `head-`."""
     roles = ("department_head",) if user.startswith("head-") else ("reviewer",)
     return {"Authorization": f"Bearer {token_for(client, user, roles)}"}
+
+
+def head_of(client: FlaskClient, user: str, code: str, name: str) -> FlaskClient:
+    """Make `user` a department head of the department `code` named `name` (a step names it by either)."""
+    from orchestrator.services.accounts import create_department
+    from tests.conftest import make_user
+
+    app = client.application
+    with transaction(app.extensions["lianban.sessions"]) as session:
+        if session.scalar(select(Department).where(Department.code == code)) is None:
+            create_department(session, code, name, "city", None, "test")
+    tokens: dict[str, str] = app.extensions.setdefault("tests.user_tokens", {})
+    tokens[user] = make_user(app, user, ["department_head"], [code])
+    return client
 
 
 class Approval(Case):

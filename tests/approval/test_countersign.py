@@ -8,15 +8,19 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.approval.bundle import Approval, Sessions, auth
+from tests.approval.bundle import Approval, Sessions, auth, head_of
 from tests.conftest import ROOT
 from tests.coverage.case import Case, deploy_files
+from tests.helpers import token_for
 
 pytestmark = pytest.mark.timeout(120)
 DIAGRAMS = ROOT / "tests" / "bpmn" / "approval"
 
 
 def countersign(client: FlaskClient, sessions: Sessions, key: str, signers: list[str], **variables: Any) -> Approval:
+    """Start a countersign diagram; its step belongs to 市场监管, whose head is 刘 (head-liu)."""
+    if "head-liu" not in client.application.extensions.get("tests.user_tokens", {}):
+        head_of(client, "head-liu", "dept-market-regulation", "市场监管")
     deploy_files(client, DIAGRAMS / f"{key}.bpmn")
     started = Case.start(client, sessions, key, {"signers": signers, **variables})
     return Approval(client, sessions, started.id, started.business_key)
@@ -127,6 +131,7 @@ def test_a_countersign_without_a_decision_is_refused_and_nothing_changes(
 
 def test_signers_added_in_parallel_and_removed_re_evaluate_the_rule(client: FlaskClient, sessions: Sessions) -> None:
     case = countersign(client, sessions, "countersign_all", ["zhang", "li"])
+    token_for(client, "wang")  # an added signer must be an active user
     task_id = case.task("task_countersign", assignee="zhang")["id"]
     before = case.post(f"/api/tasks/{task_id}/signers", "head-liu",
                        {"signer": "wang", "position": "before", "reason": "请王工把关"})
@@ -149,6 +154,7 @@ def test_signers_added_in_parallel_and_removed_re_evaluate_the_rule(client: Flas
 def test_a_sequential_countersign_adds_before_and_after_the_current_signer(
         client: FlaskClient, sessions: Sessions) -> None:
     case = countersign(client, sessions, "countersign_sequential", ["zhang", "li"])
+    token_for(client, "wang"), token_for(client, "zhao")  # added signers must be active users
     zhang_task = case.task("task_countersign")["id"]
     assert open_signers(case) == ["zhang"]
     response = case.post(f"/api/tasks/{zhang_task}/signers", "head-liu",
@@ -201,3 +207,15 @@ def test_a_sequential_signature_is_not_retracted_once_the_next_signer_has_the_ta
     refused = case.post(f"/api/tasks/{case.done('task_countersign')}/retract", "zhang", {"reason": "再看看"})
     assert refused.status_code == 409 and refused.get_json()["code"] == "task.retract_too_late"
     assert open_signers(case) == ["li"]
+
+
+def test_a_signer_added_must_be_an_active_user(client: FlaskClient, sessions: Sessions, client_as: Any) -> None:
+    case = countersign(client, sessions, "countersign_all", ["zhang", "li"])
+    client_as("reviewer", username="retired-qian", active=False)
+    task_id = case.task("task_countersign", assignee="zhang")["id"]
+    for signer in ("nobody-here", "retired-qian"):
+        refused = case.post(f"/api/tasks/{task_id}/signers", "head-liu",
+                            {"signer": signer, "position": "parallel", "reason": "请会签"})
+        assert refused.status_code == 400 and refused.get_json()["field"] == "signer"
+        assert "不存在或已停用" in refused.get_json()["message_zh"]
+    assert open_signers(case) == ["li", "zhang"]

@@ -81,7 +81,7 @@ def test_the_record_lists_steps_in_order_with_each_departments_opinions(
 
 
 def test_a_step_copies_the_case_and_the_recipients_read_it_without_blocking_the_flow(
-        client: FlaskClient, sessions: Sessions) -> None:
+        client: FlaskClient, sessions: Sessions, client_as: Any) -> None:
     case = copied(client, sessions)
     sign_review = case.task("task_review")["id"]
     response = case.post(f"/api/tasks/{sign_review}/decide", "market-zhou", {"decision": "approve", "phrase": 0})
@@ -98,6 +98,9 @@ def test_a_step_copies_the_case_and_the_recipients_read_it_without_blocking_the_
     assert client.get("/api/cc?unread=true", headers=auth(client, "supervisor-he")).get_json()["total"] == 0
     someone_else = auth(client, "someone-else")
     assert client.post(f"/api/cc/{mine['items'][0]['id']}/read", headers=someone_else).status_code == 404
+    member = client_as("supervisor", departments=["dept-supervision"])  # a copy to a department reaches its people
+    assert [(c["recipient"]["id"], c["read"]) for c in member.get("/api/cc").get_json()["items"]] == [
+        ("dept-supervision", False)]
 
     bad = case.post(f"/api/cases/{case.id}/cc", "market-zhou", {"recipients": [{"kind": "robot", "id": "x"}]})
     assert bad.status_code == 400 and bad.get_json()["field"] == "recipients[0].kind"
@@ -142,3 +145,33 @@ def test_a_proxy_receives_new_tasks_in_its_date_range_while_the_original_still_s
     assert open_signers(after) == ["li", "zhang"]
     listed = client.get("/api/proxies", headers=auth(client, "li")).get_json()
     assert sorted((p["proxy"], p["revoked"]) for p in listed) == [("wang", False), ("zhao", True)]
+
+
+def test_a_proxy_becomes_a_candidate_of_tasks_naming_the_person_as_a_candidate_user(
+        client: FlaskClient, sessions: Sessions) -> None:
+    """The delivery step names the reviewer as a candidate user: while 周 is away, 孙 may take it too."""
+    before = copied(client, sessions)
+    assert client.post("/api/proxies", headers=auth(client, "market-zhou"), json={
+        "proxy": "market-sun", "starts_on": today(), "ends_on": today(1), "reason": "外出培训"}).status_code == 200
+    case = copied(client, sessions)
+    assert before.task("task_review")["assignee"] == "market-zhou"  # created before the range: not proxied
+    assert case.task("task_review")["assignee"] == "market-sun"
+    for each, reviewer in ((before, "market-zhou"), (case, "market-sun")):
+        review = each.task("task_review")["id"]
+        assert each.post(f"/api/tasks/{review}/decide", reviewer,
+                         {"decision": "approve", "phrase": 0}).status_code == 200
+    # Both deliveries are created now, in the range: the proxy is one more candidate user of each.
+    for each in (before, case):
+        delivery = each.task("task_deliver")
+        assert delivery["assignee"] is None and delivery["candidateUsers"] == ["market-zhou", "market-sun"]
+    with transaction(sessions) as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == case.id,
+                                                          AuditEvent.event_type == "task.proxied"))
+        assert [(e.actor, e.payload["activity_id"], e.payload["proxy"]) for e in events] == [
+            ("market-zhou", "task_review", "market-sun"), ("market-zhou", "task_deliver", "market-sun")]
+    claimed = client.post(f"/engine-rest/task/{delivery['id']}/claim", headers=auth(client, "market-sun"), json={})
+    assert claimed.status_code == 204, claimed.get_json()
+    done = client.post(f"/engine-rest/task/{delivery['id']}/complete", headers=auth(client, "market-sun"),
+                       json={"variables": {}})
+    assert done.status_code == 204, done.get_json()
+    assert case.state() == "COMPLETED"

@@ -12,6 +12,7 @@ from orchestrator.db import transaction
 from orchestrator.models import AuditEvent
 from tests.approval.bundle import Approval, Sessions, approve, fire_reaches_decision, open_restaurant
 from tests.coverage.test_restaurant_bundle import FIRE_DOCUMENT_REVIEW
+from tests.helpers import token_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -81,6 +82,9 @@ def test_transfer_hands_the_task_over_for_good_with_an_audit_record(
     decision = case.task("task_fire_safety")["id"]
     assert case.post(f"/api/tasks/{decision}/transfer", "fire-chen", {"to": "fire-qian"}).get_json()["field"] \
         == "reason"
+    nobody = case.post(f"/api/tasks/{decision}/transfer", "fire-chen", {"to": "fire-qian", "reason": "本人回避"})
+    assert nobody.status_code == 400 and nobody.get_json()["field"] == "to"  # only to an active user
+    token_for(client, "fire-qian")
     assert case.post(f"/api/tasks/{decision}/transfer", "fire-li",
                      {"to": "fire-qian", "reason": "出差"}).status_code == 403
     response = case.post(f"/api/tasks/{decision}/transfer", "fire-chen", {"to": "fire-qian", "reason": "本人回避"})

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
-from tests.approval.bundle import Approval, Sessions
+from orchestrator.db import transaction
+from orchestrator.models import AuditEvent
+from orchestrator.workcalendar import SHANGHAI
+from tests.approval.bundle import Approval, Sessions, auth
 from tests.conftest import ROOT
 from tests.coverage.case import Case, deploy_files
 
@@ -76,3 +81,24 @@ def test_a_bad_send_back_property_is_refused_at_deployment_naming_the_step(
     problem = response.get_json()
     assert problem["code"] == "bpmn.send_back_rule" and problem["element_id"] == element
     assert problem["line"] and "sendBack." in problem["message_zh"]
+
+
+def test_a_step_sent_back_to_someone_away_goes_to_their_proxy_and_they_still_see_it(
+        client: FlaskClient, sessions: Sessions) -> None:
+    case = at_decision(client, sessions)
+    today = datetime.now(UTC).astimezone(SHANGHAI).date().isoformat()
+    away = client.post("/api/proxies", headers=auth(client, "clerk-wang"), json={
+        "proxy": "clerk-zhao", "starts_on": today, "ends_on": today, "reason": "年休假"})
+    assert away.status_code == 200, away.get_json()
+    decide = case.task("task_decide")["id"]
+    sent = case.post(f"/api/tasks/{decide}/send-back", "market-chen",
+                     {"target": "task_apply", "reason": "缺少身份证明"})
+    assert sent.status_code == 200, sent.get_json()
+    row = case.row(sent.get_json()["task_id"])
+    assert sent.get_json()["assignee"] == row.assignee == "clerk-zhao"
+    assert row.candidate_users == ["clerk-wang"]
+    with transaction(sessions) as session:
+        proxied = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == case.id,
+                                                           AuditEvent.event_type == "task.proxied")).all()
+        assert [(e.actor, e.payload["task_id"], e.payload["proxy"]) for e in proxied] == [
+            ("clerk-wang", row.id, "clerk-zhao")]

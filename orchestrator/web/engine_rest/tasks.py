@@ -12,7 +12,7 @@ from orchestrator.services import cases, queries, task_claims
 from orchestrator.services.queries import TaskFilter
 from orchestrator.web.camunda_json import parse_variables, task_json, typed_variables
 from orchestrator.web.engine_rest import blueprint
-from orchestrator.web.request_args import actor, json_body, query_bool, query_int, query_time
+from orchestrator.web.request_args import actor, body_str, json_body, query_bool, query_int, query_time
 from orchestrator.web.session import unit_of_work
 
 
@@ -122,17 +122,20 @@ def set_assignee(task_id: str) -> tuple[str, int]:
 def delegate_task(task_id: str) -> tuple[str, int]:
     """委派任务征求意见（办理人）；被委派人完成后 resolve 交回"""
     body = json_body(required=True)
+    reason = body_str(body, "reason", 2000)  # Lianban: why, for the audit record
     with unit_of_work() as session:
-        task_claims.delegate_task(session, task_id, require_user(), _user_id(body))
+        task_claims.delegate_task(session, task_id, require_user(), _user_id(body), reason)
     return "", 204
 
 
 @blueprint.post("/task/<task_id>/resolve")
 def resolve_task(task_id: str) -> tuple[str, int]:
     """完成委派，把任务交回委派人（可附带变量）"""
-    variables = parse_variables(json_body().get("variables"))
+    body = json_body()
+    variables = parse_variables(body.get("variables"))
+    reason = body_str(body, "reason", 2000)  # Lianban: the delegate's answer, for the audit record
     with unit_of_work() as session:
-        case = task_claims.resolve_task(session, task_id, require_user())
+        case = task_claims.resolve_task(session, task_id, require_user(), reason)
         if variables:
             cases.update_variables(session, case.id, variables, [], actor())
     return "", 204
