@@ -55,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     from orchestrator.web import forms as form_routes
     from orchestrator.web import materials as material_routes
+    from orchestrator.web import tasks as task_routes
     from orchestrator.web.engine_rest import blueprint as engine_rest
 
     errors.register(app)
@@ -71,6 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(supervision.blueprint)
     app.register_blueprint(form_routes.blueprint)
     app.register_blueprint(material_routes.blueprint)
+    app.register_blueprint(task_routes.blueprint)
     _load_calendar(app)
 
     if not app.config["BROKER_URL"].startswith("memory://"):

@@ -77,6 +77,11 @@ Index("ix_human_task_open_due", HumanTask.state, HumanTask.due)
 Index("ix_human_task_assignee_state", HumanTask.assignee, HumanTask.state, HumanTask.due)
 Index("ix_human_task_limit_warn", HumanTask.limit_state, HumanTask.warn_at)
 Index("ix_human_task_limit_due", HumanTask.limit_state, HumanTask.due)
+# Every open task, due first: the task list of administrators and top supervisors (view=all).
+_OPEN_TASK = text("state = 'CREATED'")
+Index("ix_human_task_open_queue", HumanTask.due, HumanTask.id, postgresql_where=_OPEN_TASK, sqlite_where=_OPEN_TASK)
+# The task list's case-number filter.
+Index("ix_human_task_business_key", HumanTask.business_key)
 
 
 class HumanTaskCandidate(Base):

@@ -123,6 +123,14 @@ def body_str(body: dict[str, Any], name: str, max_len: int = 255) -> str | None:
     return value
 
 
+def user_id_field(body: dict[str, Any]) -> str | None:
+    """The `userId` of a claim, delegate or assignee body: a user name, or null."""
+    value = body.get("userId")
+    if value is not None and (not isinstance(value, str) or not value or len(value) > 128):
+        raise InvalidRequestError("userId 必须是用户名字符串", "userId must be a user name", field="userId")
+    return value
+
+
 def actor() -> str | None:
     """The user name of who is asking (set by the auth guard), for audit events."""
     from orchestrator.auth import current_user

@@ -100,6 +100,13 @@ MATRIX: dict[str, str | tuple[str, ...]] = {
     "GET /api/proxies": SIGNED_IN,
     "POST /api/proxies": SIGNED_IN,
     "DELETE /api/proxies/<int:proxy_id>": SIGNED_IN,
+    # the reviewer's task list and claiming as JSON
+    "GET /api/tasks": READERS,
+    "POST /api/tasks/<task_id>/claim": STAFF,
+    "POST /api/tasks/<task_id>/unclaim": STAFF,
+    "POST /api/tasks/<task_id>/delegate": STAFF,
+    "POST /api/tasks/<task_id>/resolve": STAFF,
+    "POST /api/tasks/<task_id>/assignee": (HEAD,),
     # task forms, materials, joint inspection
     "GET /api/tasks/<task_id>/form": READERS,
     "PUT /api/tasks/<task_id>/draft": STAFF,

@@ -7,12 +7,19 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from orchestrator.auth import require_user
-from orchestrator.errors import InvalidRequestError
 from orchestrator.services import cases, queries, task_claims
 from orchestrator.services.queries import TaskFilter
 from orchestrator.web.camunda_json import parse_variables, task_json, typed_variables
 from orchestrator.web.engine_rest import blueprint
-from orchestrator.web.request_args import actor, body_str, json_body, query_bool, query_int, query_time
+from orchestrator.web.request_args import (
+    actor,
+    body_str,
+    json_body,
+    query_bool,
+    query_int,
+    query_time,
+    user_id_field,
+)
 from orchestrator.web.session import unit_of_work
 
 
@@ -85,19 +92,12 @@ def complete_task(task_id: str) -> Response | tuple[str, int]:
     return jsonify(result)
 
 
-def _user_id(body: dict[str, Any]) -> str | None:
-    value = body.get("userId")
-    if value is not None and (not isinstance(value, str) or not value or len(value) > 128):
-        raise InvalidRequestError("userId 必须是用户名字符串", "userId must be a user name", field="userId")
-    return value
-
-
 @blueprint.post("/task/<task_id>/claim")
 def claim_task(task_id: str) -> tuple[str, int]:
     """认领任务（并发时只有一人成功，其余得到 409）"""
     body = json_body()
     with unit_of_work() as session:
-        task_claims.claim_task(session, task_id, require_user(), _user_id(body))
+        task_claims.claim_task(session, task_id, require_user(), user_id_field(body))
     return "", 204
 
 
@@ -114,7 +114,7 @@ def set_assignee(task_id: str) -> tuple[str, int]:
     """指定办理人（部门负责人）；userId 为 null 时取消指定"""
     body = json_body()
     with unit_of_work() as session:
-        task_claims.set_assignee(session, task_id, require_user(), _user_id(body))
+        task_claims.set_assignee(session, task_id, require_user(), user_id_field(body))
     return "", 204
 
 
@@ -124,7 +124,7 @@ def delegate_task(task_id: str) -> tuple[str, int]:
     body = json_body(required=True)
     reason = body_str(body, "reason", 2000)  # Lianban: why, for the audit record
     with unit_of_work() as session:
-        task_claims.delegate_task(session, task_id, require_user(), _user_id(body), reason)
+        task_claims.delegate_task(session, task_id, require_user(), user_id_field(body), reason)
     return "", 204
 
 
