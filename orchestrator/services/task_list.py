@@ -149,9 +149,19 @@ def count(session: Session, sources: list[_Source], query: TaskListQuery) -> int
     return int(session.scalar(select(func.count()).select_from(ids)) or 0)
 
 
+def list_page(session: Session, principal: Principal, query: TaskListQuery) -> list[HumanTask]:
+    """One page of the caller's task list (the department queue when view=unclaimed)."""
+    ids = page_ids(session, sources_for(principal, query.view), query)
+    if not ids:
+        return []
+    by_id = {t.id: t for t in session.scalars(select(HumanTask).where(HumanTask.id.in_(ids)))}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def count_tasks(session: Session, principal: Principal, query: TaskListQuery) -> int:
+    return count(session, sources_for(principal, query.view), query)
+
+
 def list_tasks(session: Session, principal: Principal, query: TaskListQuery) -> TaskPage:
     """One page of the caller's task list and the number of tasks in the whole list."""
-    sources = sources_for(principal, query.view)
-    ids = page_ids(session, sources, query)
-    by_id = {t.id: t for t in session.scalars(select(HumanTask).where(HumanTask.id.in_(ids)))} if ids else {}
-    return TaskPage([by_id[i] for i in ids if i in by_id], count(session, sources, query))
+    return TaskPage(list_page(session, principal, query), count_tasks(session, principal, query))
