@@ -1,4 +1,4 @@
-"""Command line: `python -m orchestrator migrate|seed|deploy|check|serve|timers|verify-audit|calendar …`.
+"""Command line: `python -m orchestrator migrate|seed|deploy|check|serve|timers|verify-audit|calendar|users …`.
 
 The same commands run as `flask lianban …`.
 """
@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import timesource
+from orchestrator.auth.roles import ROLE_LABELS
 from orchestrator.db import transaction
 from orchestrator.errors import LianbanError
 
@@ -88,8 +89,9 @@ def verify_audit_command(instance: str | None) -> None:
     if broken is None:
         click.echo("审计链完整 (audit chain intact)")
         return
-    click.echo(f"审计链断裂：事件 {broken.id}（{broken.event_type}，办件 {broken.instance_id}）"
-               f" (broken link at event {broken.id})", err=True)
+    chain = f"办件 {broken.instance_id}" if broken.instance_id else "全局链（办件之外：登录、管理、部署、查看个人信息）"
+    click.echo(f"审计链断裂：事件 {broken.id}（{broken.event_type}，{chain}）"
+               f" (broken link at event {broken.id}, chain {broken.instance_id or 'global'})", err=True)
     sys.exit(1)
 
 
@@ -194,6 +196,75 @@ def calendar_deadline_command(start: str, days: int) -> None:
         sys.exit(2)
     click.echo(f"{result['start']} 受理，{days} 个工作日，期限届满日：{result['deadline']}"
                f"（{result['deadline_weekday']}）\n规则：{result['rule']}")
+
+
+users_group = AppGroup("users", help="Accounts: create a user, list users, issue an API token.")
+group.add_command(users_group)
+
+
+def _refuse(error: LianbanError) -> None:
+    field = f"（{error.field}）" if error.field else ""
+    click.echo(f"失败：{error.message_zh}{field}", err=True)
+    sys.exit(2)
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True,
+              help="Role (repeatable): applicant, window_clerk, reviewer, department_head, supervisor, analyst, "
+                   "administrator")
+@click.option("--department", "departments", multiple=True, help="Department code (repeatable)")
+@click.option("--display-name", default=None, help="Name shown to people (default: the user name)")
+@click.option("--district", default=None, help="District code of an applicant (for assignment expressions)")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Password (asked for when omitted)")
+def users_create_command(username: str, roles: tuple[str, ...], departments: tuple[str, ...],
+                         display_name: str | None, district: str | None, password: str) -> None:
+    """Create a user with roles and departments."""
+    from orchestrator.services.accounts import UserInput, create_user
+
+    data = UserInput(username=username, display_name=display_name, password=password, roles=list(roles),
+                     departments=list(departments), district=district)
+    try:
+        with transaction(_sessions()) as session:
+            create_user(session, data, "cli")
+    except LianbanError as error:
+        _refuse(error)
+    click.echo(f"已创建用户 {username}（{'、'.join(ROLE_LABELS[r] for r in roles)}）")
+
+
+@users_group.command("list")
+def users_list_command() -> None:
+    """List every user: name, roles, departments, whether active."""
+    from orchestrator.services.accounts import list_all_users
+
+    with transaction(_sessions()) as session:
+        rows = list_all_users(session)
+        for user, departments in rows:
+            roles = "、".join(ROLE_LABELS.get(r, r) for r in user.roles)
+            state = "启用" if user.active else "停用"
+            click.echo(f"{user.username}\t{user.display_name}\t{roles}\t{','.join(departments) or '-'}\t{state}")
+    click.echo(f"共 {len(rows)} 个用户")
+
+
+@users_group.command("token")
+@click.argument("username")
+@click.option("--name", default="cli", help="What the token is for (shown in the token list)")
+@click.option("--days", type=click.IntRange(1, 3650), default=None, help="Expires after this many days "
+                                                                         "(default: never)")
+def users_token_command(username: str, name: str, days: int | None) -> None:
+    """Issue a bearer token for a user; it is printed once and stored only as a hash."""
+    from datetime import timedelta
+
+    from orchestrator.services.accounts import create_token, user_by_name
+
+    expires = timesource.now() + timedelta(days=days) if days else None
+    try:
+        with transaction(_sessions()) as session:
+            _, raw = create_token(session, user_by_name(session, username).id, name, "cli", expires)
+    except LianbanError as error:
+        _refuse(error)
+    click.echo(raw)
 
 
 def register(app: Flask) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.auth.principal import Principal
-from orchestrator.auth.roles import APPLICANT, PII_ROLES
+from orchestrator.auth.roles import ANALYST, APPLICANT, PII_ROLES
 from orchestrator.models import HumanTask
 
 # Variables that hold a personal ID number (身份证号): `applicant_id_number`, `id_number`, `身份证号`.
@@ -73,6 +74,24 @@ def can_view_case(session: Session, principal: Principal, case: CaseLike) -> boo
         if principal.view_groups is not None and principal.view_groups.intersection(groups or []):
             return True
     return False
+
+
+@dataclass(frozen=True)
+class CaseScope:
+    """Which cases a list may show `user`: as an applicant its own; as staff those with a task of `groups`
+    (its departments, or the subtree it oversees) or one it holds, held or completed."""
+
+    user: str
+    applicant: bool
+    groups: frozenset[str]
+
+
+def case_scope(principal: Principal) -> CaseScope | None:
+    """The reach of case lists, as can_view_case reaches single cases; None: every case (administrators, top
+    supervisors, analysts, who read lists of cases to model and measure bundles and never their data)."""
+    if principal.sees_every_group or ANALYST in principal.roles:
+        return None
+    return CaseScope(principal.username, APPLICANT in principal.roles, principal.view_groups or frozenset())
 
 
 def may_unmask(principal: Principal, case: CaseLike | None) -> bool:

@@ -149,6 +149,23 @@ def list_users(session: Session, first: int = 0, max_results: int = 100) -> list
                                 .limit(min(max(max_results, 0), 1000))))
 
 
+def list_all_users(session: Session) -> list[tuple[User, list[str]]]:
+    """Every user with its department codes, by user name (the command line's list)."""
+    codes: dict[int, list[str]] = {}
+    for user_id, code in session.execute(select(UserDepartment.user_id, Department.code)
+                                         .join(Department, Department.id == UserDepartment.department_id)
+                                         .order_by(Department.code)):
+        codes.setdefault(user_id, []).append(code)
+    return [(user, codes.get(user.id, [])) for user in session.scalars(select(User).order_by(User.username))]
+
+
+def user_by_name(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFoundError(f"用户不存在：{username}", f"No user {username}", field="username")
+    return user
+
+
 def list_departments(session: Session) -> list[Department]:
     return list(session.scalars(select(Department).order_by(Department.id)))
 

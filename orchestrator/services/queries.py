@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from orchestrator.auth.access import CaseScope
 from orchestrator.errors import NotFoundError
 from orchestrator.models import ActivityInstance, HumanTask, HumanTaskCandidate, Incident, ProcessInstance
 
@@ -93,23 +94,67 @@ def get_instance(session: Session, instance_id: str) -> ProcessInstance:
     return instance
 
 
-def list_instances(session: Session, *, active_only: bool, definition_key: str | None = None,
-                   business_key: str | None = None, definition_id: str | None = None,
-                   instance_ids: list[str] | None = None,
-                   first: int = 0, max_results: int = 100) -> list[ProcessInstance]:
+def _cases_in(scope: CaseScope) -> ColumnElement[bool]:
+    """Cases the scope reaches: started by (or for) the applicant, or with a task of its groups or its user.
+
+    A task's groups are its department (kept after it ends) and, while open, its candidate rows.
+    """
+    me = scope.user
+    reached: list[ColumnElement[bool]] = [HumanTask.assignee == me, HumanTask.owner == me,
+                                          HumanTask.completed_by == me]
+    offered = [(HumanTaskCandidate.kind == "user") & (HumanTaskCandidate.value == me)]
+    if scope.groups:
+        groups = sorted(scope.groups)
+        reached.append(HumanTask.department.in_(groups))
+        offered.append((HumanTaskCandidate.kind == "group") & HumanTaskCandidate.value.in_(groups))
+    reached.append(HumanTask.id.in_(select(HumanTaskCandidate.task_id).where(or_(*offered))))
+    cases: list[ColumnElement[bool]] = [ProcessInstance.id.in_(select(HumanTask.instance_id).where(or_(*reached)))]
+    if scope.applicant:
+        cases += [ProcessInstance.started_by == me, ProcessInstance.variables["applicant_username"].as_string() == me]
+    return or_(*cases)
+
+
+@dataclass(frozen=True)
+class InstanceFilter:
+    """Camunda's process-instance query parameters, within `scope` (the caller's reach; None: every case)."""
+
+    active_only: bool = False
+    finished_only: bool = False
+    definition_key: str | None = None
+    definition_id: str | None = None
+    business_key: str | None = None
+    instance_ids: tuple[str, ...] = ()
+    scope: CaseScope | None = None
+
+
+def _instance_query(f: InstanceFilter) -> Select[tuple[ProcessInstance]]:
     query = select(ProcessInstance)
-    if active_only:
+    if f.scope is not None:
+        query = query.where(_cases_in(f.scope))
+    if f.active_only:
         query = query.where(ProcessInstance.state.in_(("ACTIVE", "SUSPENDED")))
-    if definition_key:
-        query = query.where(ProcessInstance.definition_key == definition_key)
-    if definition_id:
-        query = query.where(ProcessInstance.definition_id == definition_id)
-    if business_key:
-        query = query.where(ProcessInstance.business_key == business_key)
-    if instance_ids:
-        query = query.where(ProcessInstance.id.in_(instance_ids))
-    query = query.order_by(ProcessInstance.started_at, ProcessInstance.id)
+    if f.finished_only:
+        query = query.where(ProcessInstance.ended_at.is_not(None))
+    if f.definition_key:
+        query = query.where(ProcessInstance.definition_key == f.definition_key)
+    if f.definition_id:
+        query = query.where(ProcessInstance.definition_id == f.definition_id)
+    if f.business_key:
+        query = query.where(ProcessInstance.business_key == f.business_key)
+    if f.instance_ids:
+        query = query.where(ProcessInstance.id.in_(f.instance_ids))
+    return query
+
+
+def list_instances(session: Session, f: InstanceFilter, first: int = 0,
+                   max_results: int = 100) -> list[ProcessInstance]:
+    """Cases matching the filter, oldest first."""
+    query = _instance_query(f).order_by(ProcessInstance.started_at, ProcessInstance.id)
     return list(session.scalars(query.offset(max(first, 0)).limit(min(max(max_results, 0), MAX_PAGE))))
+
+
+def count_instances(session: Session, f: InstanceFilter) -> int:
+    return int(session.scalar(select(func.count()).select_from(_instance_query(f).subquery())) or 0)
 
 
 def list_activities(session: Session, *, instance_id: str | None, activity_id: str | None = None,

@@ -16,6 +16,7 @@ from orchestrator.auth.access import may_unmask, pii_names
 from orchestrator.errors import NotFoundError, PermissionDeniedError
 from orchestrator.models import HumanTask, ProcessInstance
 from orchestrator.services.audit import record_event
+from orchestrator.web.request_args import query_bool
 
 
 def require_task_access(session: Session, task: HumanTask, act: bool) -> None:
@@ -40,15 +41,22 @@ def require_case_access(session: Session, instance_id: str) -> ProcessInstance:
     return case
 
 
-def case_data_for_viewer(session: Session, instance_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Case data as this caller may see it: ID numbers masked without a need to see them; a view in clear
-    of personal data is an audit event (on the global chain, as every view of personal data)."""
-    principal = require_user()
+def case_data_for_viewer(session: Session, instance_id: str, data: dict[str, Any], via: str) -> dict[str, Any]:
+    """Case data as this caller may see it: personal ID numbers masked unless the request asks `?unmask=true`.
+
+    Asking is allowed to those with a need (may_unmask: window clerks and department staff, an applicant for
+    its own case) and refused to everyone else (403 `pii.unmask_denied`); every view in clear is an audit
+    event `pii.viewed` on the global chain, naming the case, the variables and the route (`via`).
+    """
     names = pii_names(data)
-    if not names:
-        return data
+    if not query_bool("unmask"):
+        return mask_pii(data) if names else data
+    principal = require_user()
     if not may_unmask(principal, session.get(ProcessInstance, instance_id)):
-        return mask_pii(data)
-    record_event(session, None, "personal_data.viewed", principal.username,
-                 {"instance_id": instance_id, "variables": names, "via": "task form"})
+        raise PermissionDeniedError("您无权查看完整的身份证号（仅限办理人员与申请人本人）",
+                                    "You may not see personal ID numbers in clear", code="pii.unmask_denied",
+                                    field="unmask")
+    if names:
+        record_event(session, None, "pii.viewed", principal.username,
+                     {"instance_id": instance_id, "variables": names, "via": via})
     return data

@@ -14,7 +14,7 @@ from orchestrator.auth.roles import APPLICANT
 from orchestrator.services import forms
 from orchestrator.services.joint_inspection import report as joint_inspection_report
 from orchestrator.web import access
-from orchestrator.web.apidoc import PROBLEM_CONTENT, doc
+from orchestrator.web.apidoc import PROBLEM_CONTENT, doc, query_param
 from orchestrator.web.request_args import actor, json_body
 from orchestrator.web.session import unit_of_work
 
@@ -42,7 +42,8 @@ def joint_inspection(instance_id: str) -> Response:
 
 
 @blueprint.get("/tasks/<task_id>/form")
-@doc(responses={
+@doc(parameters=[query_param("unmask", "true：办件数据中的身份证号显示原文（仅办理人员；记入审计 pii.viewed）",
+                             {"type": "boolean"})], responses={
     "200": {"description": "表单（form-js schema）、填写所需的办件数据、已存草稿、当前隐藏的字段", "content": _OBJECT},
     "404": _NOT_FOUND, "409": _NOT_OPEN})
 @permission(roles=READERS, scope="task")
@@ -51,7 +52,7 @@ def get_form(task_id: str) -> Response:
     with unit_of_work() as session:
         access.require_task_access(session, forms.open_task(session, task_id), act=False)
         result = forms.task_form(session, task_id)
-        result["data"] = access.case_data_for_viewer(session, result["instance_id"], result["data"])
+        result["data"] = access.case_data_for_viewer(session, result["instance_id"], result["data"], "task form")
         return jsonify(result)
 
 

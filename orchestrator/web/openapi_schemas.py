@@ -40,6 +40,9 @@ _NULLABLE_STRING = {"type": ["string", "null"]}
 _TIME = {"type": ["string", "null"], "description": "Camunda 时间格式，如 2026-11-28T12:00:00.000+0800"}
 _NO_CONTENT = {"204": {"description": "成功，无响应体"}}
 _PAGING = [_shared("firstResult"), _shared("maxResults")]
+_UNMASK = _query("unmask", "true：查看完整的身份证号（仅办理人员与申请人本人；每次记入审计 pii.viewed），默认脱敏",
+                 {"type": "boolean"})
+_MASKED_VARIABLES = {"parameters": [_UNMASK], "responses": {"200": _json(_VARIABLES)}}
 
 COMPONENTS: dict[str, Any] = {
     "schemas": {
@@ -300,10 +303,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {"204": {"description": "已终止"}}},
     ("PUT", "/engine-rest/process-instance/{}/suspended"): {
         "requestBody": _body(_ref("SuspendedRequest")), "responses": _NO_CONTENT},
-    ("GET", "/engine-rest/process-instance/{}/variables"): {"responses": {"200": _json(_VARIABLES)}},
+    ("GET", "/engine-rest/process-instance/{}/variables"): _MASKED_VARIABLES,
     ("POST", "/engine-rest/process-instance/{}/variables"): {
         "requestBody": _body(_ref("VariableModifications")), "responses": _NO_CONTENT},
-    ("GET", "/engine-rest/process-instance/{}/variables/{}"): {"responses": {"200": _json(_ref("TypedValue"))}},
+    ("GET", "/engine-rest/process-instance/{}/variables/{}"): {
+        "parameters": [_UNMASK], "responses": {"200": _json(_ref("TypedValue"))}},
     ("PUT", "/engine-rest/process-instance/{}/variables/{}"): {
         "requestBody": _body(_ref("TypedValue")), "responses": _NO_CONTENT},
     ("DELETE", "/engine-rest/process-instance/{}/variables/{}"): {"responses": _NO_CONTENT},
@@ -312,8 +316,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [*_TASK_FILTERS, *_PAGING], "responses": {"200": _json(_list("Task"))}},
     ("GET", "/engine-rest/task/count"): {"parameters": _TASK_FILTERS, "responses": {"200": _json(_ref("Count"))}},
     ("GET", "/engine-rest/task/{}"): {"responses": {"200": _json(_ref("Task"))}},
-    ("GET", "/engine-rest/task/{}/variables"): {"responses": {"200": _json(_VARIABLES)}},
-    ("GET", "/engine-rest/task/{}/form-variables"): {"responses": {"200": _json(_VARIABLES)}},
+    ("GET", "/engine-rest/task/{}/variables"): _MASKED_VARIABLES,
+    ("GET", "/engine-rest/task/{}/form-variables"): _MASKED_VARIABLES,
     ("POST", "/engine-rest/task/{}/complete"): _COMPLETE,
     ("POST", "/engine-rest/task/{}/submit-form"): _COMPLETE,
     # external tasks

@@ -256,12 +256,16 @@ def test_who_may_see_fill_and_submit_a_form_and_who_reads_id_numbers_in_clear(
     masked = supervisor.get(f"/api/tasks/{task['id']}/form")
     assert masked.status_code == 200, masked.get_json()
     assert masked.get_json()["data"]["applicant_id_number"] == "6301**********1234"
-    clear = fire.get(f"/api/tasks/{task['id']}/form").get_json()
+    refused = supervisor.get(f"/api/tasks/{task['id']}/form?unmask=true")
+    assert _problem(refused, 403)["code"] == "pii.unmask_denied"  # a supervisor has no need for the number
+    assert fire.get(f"/api/tasks/{task['id']}/form").get_json()["data"]["applicant_id_number"] == \
+        "6301**********1234"  # masked until the reviewer asks
+    clear = fire.get(f"/api/tasks/{task['id']}/form?unmask=true").get_json()
     assert clear["data"]["applicant_id_number"] == "630102198801011234"
     with transaction(sessions) as session:
-        viewed = session.scalars(select(AuditEvent).where(AuditEvent.event_type == "personal_data.viewed")).all()
-        assert [(e.actor, e.payload["instance_id"], e.payload["variables"]) for e in viewed] == [
-            ("fire-reviewer", case_id, ["applicant_id_number"])]
+        viewed = session.scalars(select(AuditEvent).where(AuditEvent.event_type == "pii.viewed")).all()
+        assert [(e.actor, e.payload["instance_id"], e.payload["variables"], e.payload["via"]) for e in viewed] == [
+            ("fire-reviewer", case_id, ["applicant_id_number"], "task form")]
 
     response = fire.post(f"/api/tasks/{task['id']}/submit",
                          json={"values": decision("restaurant-fire-safety", "approve")})

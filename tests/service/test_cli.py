@@ -85,3 +85,52 @@ def test_cli_calendar_import_status_and_deadline(app: Flask, database_url: str, 
     assert computed.returncode == 0 and "2027-01-12" in computed.stdout
     status = _cli(database_url, "calendar", "status")
     assert "2027" in status.stdout and status.returncode in (0, 1)
+
+
+def test_cli_creates_a_user_lists_it_and_issues_a_token_that_signs_in(app: Flask, database_url: str) -> None:
+    from tests.conftest import client_with_token
+
+    with transaction(app.extensions["lianban.sessions"]) as session:
+        from orchestrator.services.accounts import create_department
+
+        create_department(session, "dept-fire-rescue", "消防救援支队", "city", None, "test")
+    created = _cli(database_url, "users", "create", "fire-li", "--role", "reviewer", "--department",
+                   "dept-fire-rescue", "--display-name", "李消防", "--password", "correct horse battery")
+    assert created.returncode == 0, created.stderr
+    assert "已创建用户 fire-li（部门审批人员）" in created.stdout
+    again = _cli(database_url, "users", "create", "fire-li", "--role", "reviewer", "--password", "x" * 12)
+    assert again.returncode == 2 and "用户名已存在" in again.stderr and "Traceback" not in again.stderr
+    unknown = _cli(database_url, "users", "create", "nobody", "--role", "wizard", "--password", "x" * 12)
+    assert unknown.returncode == 2 and "未知角色" in unknown.stderr
+
+    listed = _cli(database_url, "users", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "fire-li\t李消防\t部门审批人员\tdept-fire-rescue\t启用" in listed.stdout.splitlines()
+
+    token = _cli(database_url, "users", "token", "fire-li", "--name", "部门系统", "--days", "30")
+    assert token.returncode == 0, token.stderr
+    me = client_with_token(app, token.stdout.strip()).get("/api/me")
+    assert me.status_code == 200 and me.get_json()["username"] == "fire-li"
+    missing = _cli(database_url, "users", "token", "nobody")
+    assert missing.returncode == 2 and "用户不存在" in missing.stderr
+
+
+def test_audit_verification_covers_the_chain_outside_cases_and_names_its_first_broken_link(
+        app: Flask, database_url: str) -> None:
+    from orchestrator.services.accounts import create_department
+
+    sessions = app.extensions["lianban.sessions"]
+    with transaction(sessions) as session:
+        for code in ("dept-a", "dept-b", "dept-c"):
+            create_department(session, code, code, "city", None, "admin")
+    assert _cli(database_url, "verify-audit").returncode == 0
+    with transaction(sessions) as session:
+        events = list(session.scalars(select(AuditEvent).where(AuditEvent.instance_id.is_(None),
+                                                               AuditEvent.event_type == "department.created")
+                                      .order_by(AuditEvent.id)))
+        session.execute(text("UPDATE audit_event SET actor = 'intruder' WHERE id = :id"), {"id": events[1].id})
+        session.execute(text("UPDATE audit_event SET actor = 'intruder' WHERE id = :id"), {"id": events[2].id})
+    broken = _cli(database_url, "verify-audit")
+    assert broken.returncode == 1
+    assert f"事件 {events[1].id}（department.created，全局链" in broken.stderr, broken.stderr
+    assert f"事件 {events[2].id}" not in broken.stderr

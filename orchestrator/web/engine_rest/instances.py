@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request
 
+from orchestrator.auth import require_user
+from orchestrator.auth.access import case_scope
 from orchestrator.errors import InvalidRequestError, NotFoundError
 from orchestrator.services import cases, queries
+from orchestrator.services.queries import InstanceFilter
+from orchestrator.web.access import case_data_for_viewer
 from orchestrator.web.camunda_json import (
     activity_json,
     history_instance_json,
@@ -20,22 +24,26 @@ from orchestrator.web.request_args import actor, body_str, json_body, query_bool
 from orchestrator.web.session import unit_of_work
 
 
-def _instance_filters() -> dict[str, object]:
+def _instance_filter(*, active_only: bool, finished_only: bool = False) -> InstanceFilter:
+    """Camunda's query parameters, within the caller's reach (an applicant lists only its own cases)."""
     ids = request.args.get("processInstanceIds")
-    return {
-        "definition_key": request.args.get("processDefinitionKey"),
-        "definition_id": request.args.get("processDefinitionId"),
-        "business_key": request.args.get("businessKey"),
-        "instance_ids": ids.split(",") if ids else None,
-    }
+    single = request.args.get("processInstanceId")
+    return InstanceFilter(
+        active_only=active_only, finished_only=finished_only,
+        definition_key=request.args.get("processDefinitionKey") or None,
+        definition_id=request.args.get("processDefinitionId") or None,
+        business_key=request.args.get("businessKey") or None,
+        instance_ids=tuple(ids.split(",") if ids else ()) + ((single,) if single else ()),
+        scope=case_scope(require_user()),
+    )
 
 
 @blueprint.get("/process-instance")
 def list_process_instances() -> Response:
-    """查询运行中的办件"""
+    """查询运行中的办件（申请人只能查到自己的办件）"""
     with unit_of_work() as session:
-        items = queries.list_instances(session, active_only=True, first=query_int("firstResult", 0),
-                                       max_results=query_int("maxResults", 100), **_instance_filters())  # type: ignore[arg-type]
+        items = queries.list_instances(session, _instance_filter(active_only=True), first=query_int("firstResult", 0),
+                                       max_results=query_int("maxResults", 100))
         return jsonify([instance_json(i) for i in items])
 
 
@@ -43,8 +51,7 @@ def list_process_instances() -> Response:
 def count_process_instances() -> Response:
     """统计运行中的办件数量"""
     with unit_of_work() as session:
-        items = queries.list_instances(session, active_only=True, max_results=100_000, **_instance_filters())  # type: ignore[arg-type]
-        return jsonify({"count": len(items)})
+        return jsonify({"count": queries.count_instances(session, _instance_filter(active_only=True))})
 
 
 @blueprint.get("/process-instance/<instance_id>")
@@ -80,19 +87,21 @@ def suspend_process_instance(instance_id: str) -> tuple[str, int]:
 
 @blueprint.get("/process-instance/<instance_id>/variables")
 def get_variables(instance_id: str) -> Response:
-    """获取办件的全部流程变量"""
+    """获取办件的全部流程变量（身份证号默认脱敏；有权限者加 ?unmask=true 查看原文，记入审计）"""
     with unit_of_work() as session:
-        return jsonify(typed_variables(queries.get_instance(session, instance_id).variables))
+        variables = queries.get_instance(session, instance_id).variables
+        return jsonify(typed_variables(case_data_for_viewer(session, instance_id, variables, "process variables")))
 
 
 @blueprint.get("/process-instance/<instance_id>/variables/<name>")
 def get_variable(instance_id: str, name: str) -> Response:
-    """获取办件的一个流程变量"""
+    """获取办件的一个流程变量（身份证号默认脱敏，同上）"""
     with unit_of_work() as session:
         variables = queries.get_instance(session, instance_id).variables
         if name not in variables:
             raise NotFoundError(f"变量不存在：{name}", f"Variable {name} not found", field=name)
-        return jsonify(typed_variable(variables[name]))
+        shown = case_data_for_viewer(session, instance_id, {name: variables[name]}, "process variable")
+        return jsonify(typed_variable(shown[name]))
 
 
 @blueprint.put("/process-instance/<instance_id>/variables/<name>")
@@ -165,15 +174,9 @@ def list_incidents() -> Response:
 def history_process_instances() -> Response:
     """查询历史办件（含已结束的）"""
     with unit_of_work() as session:
-        filters = _instance_filters()
-        pid = request.args.get("processInstanceId")
-        if pid:
-            filters["instance_ids"] = [pid]
-        items = queries.list_instances(session, active_only=query_bool("unfinished"),
-                                       first=query_int("firstResult", 0), max_results=query_int("maxResults", 100),
-                                       **filters)  # type: ignore[arg-type]
-        if query_bool("finished"):
-            items = [i for i in items if i.ended_at is not None]
+        f = _instance_filter(active_only=query_bool("unfinished"), finished_only=query_bool("finished"))
+        items = queries.list_instances(session, f, first=query_int("firstResult", 0),
+                                       max_results=query_int("maxResults", 100))
         return jsonify([history_instance_json(i) for i in items])
 
 

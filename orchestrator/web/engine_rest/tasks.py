@@ -9,6 +9,7 @@ from flask import Response, jsonify, request
 from orchestrator.auth import require_user
 from orchestrator.services import cases, queries, task_claims
 from orchestrator.services.queries import TaskFilter
+from orchestrator.web.access import case_data_for_viewer
 from orchestrator.web.camunda_json import parse_variables, task_json, typed_variables
 from orchestrator.web.engine_rest import blueprint
 from orchestrator.web.request_args import (
@@ -72,10 +73,11 @@ def get_task(task_id: str) -> Response:
 @blueprint.get("/task/<task_id>/variables")
 @blueprint.get("/task/<task_id>/form-variables")
 def task_variables(task_id: str) -> Response:
-    """获取任务可见的变量（表单变量）"""
+    """获取任务可见的变量（表单变量；身份证号默认脱敏，有权限者加 ?unmask=true 查看原文，记入审计）"""
     with unit_of_work() as session:
         task = queries.get_task(session, task_id)
-        return jsonify(typed_variables(queries.get_instance(session, task.instance_id).variables))
+        variables = queries.get_instance(session, task.instance_id).variables
+        return jsonify(typed_variables(case_data_for_viewer(session, task.instance_id, variables, "task variables")))
 
 
 @blueprint.post("/task/<task_id>/complete")
