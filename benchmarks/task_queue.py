@@ -17,6 +17,7 @@ and the same queries timed again (fewer runs: each one scans the table), and the
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -178,7 +179,9 @@ def main() -> None:
         b50, b95, bare_result = bare[name]
         assert result == bare_result, f"{name}: {result} with indexes, {bare_result} without"
         print(f"{name:<44} {p50:>12.2f} {p95:>8.2f} {b50:>13.2f} {b95:>8.2f}  {result}")
-    print(f"\n({args.runs} runs with the indexes, {args.runs_without} without; target: queue page p95 < 20 ms)")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"\n({args.runs} runs with the indexes, {args.runs_without} without; target: queue page p95 < 20 ms; "
+          f"load average now {load})")
 
 
 if __name__ == "__main__":
