@@ -20,7 +20,7 @@ from orchestrator.models import HumanTask
 from orchestrator.services import task_claims, task_list
 from orchestrator.services.task_list import MAX_PAGE_SIZE, VIEWS, WARNING_STATES, TaskListQuery
 from orchestrator.web.apidoc import PROBLEM_CONTENT, doc, query_param
-from orchestrator.web.request_args import json_body, query_int, query_local_moment, user_id_field
+from orchestrator.web.request_args import body_str, json_body, query_int, query_local_moment, user_id_field
 from orchestrator.web.session import unit_of_work
 from orchestrator.workcalendar import shanghai_iso
 
@@ -50,8 +50,12 @@ _TASK_RESPONSES = {
     "404": {"description": "任务不存在", "content": PROBLEM_CONTENT},
     "409": {"description": "任务已被他人认领（task.already_claimed）或已办结（task.not_open）",
             "content": PROBLEM_CONTENT}}
-_USER_BODY = {"content": {"application/json": {"schema": {
-    "type": "object", "properties": {"userId": {"type": ["string", "null"], "description": "用户名"}}}}}}
+_USER_ID = {"type": ["string", "null"], "description": "用户名"}
+_REASON = {"type": "string", "maxLength": 2000, "description": "理由（委派）或答复（完成委派），记入审计"}
+_USER_BODY = {"content": {"application/json": {"schema": {"type": "object", "properties": {"userId": _USER_ID}}}}}
+_DELEGATE_BODY = {"content": {"application/json": {"schema": {
+    "type": "object", "properties": {"userId": _USER_ID, "reason": _REASON}}}}}
+_REASON_BODY = {"content": {"application/json": {"schema": {"type": "object", "properties": {"reason": _REASON}}}}}
 
 
 def task_item_json(task: HumanTask) -> dict[str, Any]:
@@ -156,20 +160,22 @@ def unclaim_task(task_id: str) -> Response:
 
 
 @blueprint.post("/tasks/<task_id>/delegate")
-@doc(requestBody=_USER_BODY, responses=_TASK_RESPONSES)
+@doc(requestBody=_DELEGATE_BODY, responses=_TASK_RESPONSES)
 @permission(roles=STAFF, scope="task")
 def delegate_task(task_id: str) -> Response:
     """委派任务征求意见（办理人）；被委派人 resolve 后交回"""
-    user_id = _user_id()
-    return _change(task_id, lambda session, me: task_claims.delegate_task(session, task_id, me, user_id))
+    body = json_body()
+    user_id, reason = user_id_field(body), body_str(body, "reason", 2000)
+    return _change(task_id, lambda session, me: task_claims.delegate_task(session, task_id, me, user_id, reason))
 
 
 @blueprint.post("/tasks/<task_id>/resolve")
-@doc(responses=_TASK_RESPONSES)
+@doc(requestBody=_REASON_BODY, responses=_TASK_RESPONSES)
 @permission(roles=STAFF, scope="task")
 def resolve_task(task_id: str) -> Response:
     """完成委派，把任务交回委派人"""
-    return _change(task_id, lambda session, me: task_claims.resolve_task(session, task_id, me))
+    reason = body_str(json_body(), "reason", 2000)
+    return _change(task_id, lambda session, me: task_claims.resolve_task(session, task_id, me, reason))
 
 
 @blueprint.post("/tasks/<task_id>/assignee")

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import timesource
+from orchestrator.db import transaction
+from orchestrator.models import AuditEvent
 from orchestrator.services import step_limits
 from orchestrator.workcalendar import SHANGHAI
 from tests.helpers import deploy_paths, start, task_by_key
@@ -80,7 +83,7 @@ def test_claiming_moves_a_task_from_the_queue_to_mine_and_a_colleague_gets_a_cle
 
 
 def test_a_head_assigns_and_the_assignee_delegates_and_resolves_through_the_json_routes(
-        client: FlaskClient, client_as: Callable[..., FlaskClient]) -> None:
+        client: FlaskClient, client_as: Callable[..., FlaskClient], sessions: sessionmaker[Session]) -> None:
     tasks = _queue(client)
     staff_a = client_as("reviewer", departments=["township-tiantan"], username="staff-a")
     staff_b = client_as("reviewer", departments=["township-tiantan"], username="staff-b")
@@ -90,12 +93,18 @@ def test_a_head_assigns_and_the_assignee_delegates_and_resolves_through_the_json
     reviewer = client_as("reviewer", departments=["township-tiantan"], username="tt-reviewer")
     refused = reviewer.post(f"/api/tasks/{tasks['d1']}/assignee", json={"userId": "tt-reviewer"})
     assert refused.status_code == 403
-    delegated = staff_a.post(f"/api/tasks/{tasks['d1']}/delegate", json={"userId": "staff-b"}).get_json()
+    delegated = staff_a.post(f"/api/tasks/{tasks['d1']}/delegate",
+                             json={"userId": "staff-b", "reason": "请核对营业面积"}).get_json()
     assert (delegated["assignee"], delegated["owner"], delegated["delegation_state"]) == ("staff-b", "staff-a",
                                                                                          "PENDING")
     assert _ids(staff_b, view="mine") == [tasks["d1"]]
-    resolved = staff_b.post(f"/api/tasks/{tasks['d1']}/resolve").get_json()
+    resolved = staff_b.post(f"/api/tasks/{tasks['d1']}/resolve", json={"reason": "面积无误"}).get_json()
     assert (resolved["assignee"], resolved["delegation_state"]) == ("staff-a", "RESOLVED")
+    with transaction(sessions) as session:
+        reasons = [(e.event_type, e.payload["reason"]) for e in session.scalars(
+            select(AuditEvent).where(AuditEvent.event_type.in_(("task.delegated", "task.resolved")))
+            .order_by(AuditEvent.id))]
+    assert reasons == [("task.delegated", "请核对营业面积"), ("task.resolved", "面积无误")]
     bad = staff_a.post(f"/api/tasks/{tasks['d1']}/delegate", json={"userId": 7})
     assert bad.status_code == 400 and bad.get_json()["field"] == "userId"
 
