@@ -7,6 +7,7 @@ from orchestrator.models.clock import CaseClock, ClockExtension, ClockPause
 from orchestrator.models.definitions import Deployment, DeploymentResource, ProcessDefinition
 from orchestrator.models.forms import FormDraft, FormSubmission, Material
 from orchestrator.models.instances import (
+    TIMER_PENDING,
     ActivityInstance,
     AuditEvent,
     HumanTask,
@@ -53,4 +54,5 @@ __all__ = [
     "TaskProxy",
     "Timer",
     "TimerFiring",
+    "TIMER_PENDING",
 ]

@@ -23,7 +23,15 @@ from orchestrator.auth.principal import Principal
 from orchestrator.engine.runtime import STATE_FORMAT, CaseRuntime, Snapshot, diff_snapshots
 from orchestrator.engine.sandbox import make_script_engine
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
-from orchestrator.models import HumanTask, Job, MessageSubscription, ProcessDefinition, ProcessInstance, Timer
+from orchestrator.models import (
+    TIMER_PENDING,
+    HumanTask,
+    Job,
+    MessageSubscription,
+    ProcessDefinition,
+    ProcessInstance,
+    Timer,
+)
 from orchestrator.services import (
     approval_hooks,
     case_store,
@@ -586,7 +594,7 @@ def _table(model: type) -> Any:
 
 def due_timer_ids(session: Session, now: datetime, limit: int = 100) -> list[str]:
     return list(session.scalars(
-        select(Timer.id).where(Timer.suspended.is_(False), Timer.due_at <= now).order_by(Timer.due_at).limit(limit)
+        select(Timer.id).where(TIMER_PENDING, Timer.due_at <= now).order_by(Timer.due_at).limit(limit)
     ))
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Float, and_, case, cast, func, select, upd
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
-from orchestrator.models import AuditEvent, Incident, Job, Timer
+from orchestrator.models import TIMER_PENDING, AuditEvent, Incident, Job, Timer
 from orchestrator.services import case_store, external_tasks, manual_entry
 from orchestrator.services.audit import record_event
 from orchestrator.services.connectors import connector_for, load_connectors, publish_after_commit
@@ -193,10 +193,10 @@ def collect_metrics(session: Session, now: datetime | None = None) -> list[Metri
         incidents.add_metric([kind], count)
     timers_due = GaugeMetricFamily("lianban_timers_due", "Timers due and not yet fired")
     timers_due.add_metric([], int(session.scalar(select(func.count()).select_from(Timer).where(
-        Timer.suspended.is_(False), Timer.due_at <= now)) or 0))
+        TIMER_PENDING, Timer.due_at <= now)) or 0))
     timers_waiting = GaugeMetricFamily("lianban_timers_waiting", "Timers waiting for their due time")
     timers_waiting.add_metric([], int(session.scalar(select(func.count()).select_from(Timer).where(
-        Timer.suspended.is_(False), Timer.due_at > now)) or 0))
+        TIMER_PENDING, Timer.due_at > now)) or 0))
     return [depth, locked, expired, backoff, incidents, timers_due, timers_waiting, _latency(session)]
 
 

@@ -21,7 +21,7 @@ from orchestrator.models import (
     MessageSubscription,
     Timer,
 )
-from orchestrator.services import hot_sql, step_limits, task_rows
+from orchestrator.services import hot_sql, step_limits, task_rows, timer_alarm
 from orchestrator.services.audit import EventSpec
 from orchestrator.services.case_store import CaseRecord
 from orchestrator.services.clock import WarnPolicy
@@ -110,6 +110,8 @@ def apply_changes(session: Session, instance: CaseRecord, definition: LoadedDefi
              "suspended": suspended}
             for key, (activity, kind, due) in changes.timers_added.items()
         ])
+        if not suspended:
+            timer_alarm.ring_after_commit(session, (due for _activity, _kind, due in changes.timers_added.values()))
     if changes.messages_removed:
         hot_sql.executemany(session, _DELETE_MESSAGE, [{"row_id": key} for key in sorted(changes.messages_removed)])
     if changes.messages_added:
