@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -583,9 +584,17 @@ def describe(session: Session, instance_id: str) -> dict[str, Any]:
 
 def supervision_list(session: Session, statuses: list[str], bundle: str | None = None,
                      due_before: datetime | None = None, kind: str | None = None, first: int = 0,
-                     max_results: int = 100) -> dict[str, Any]:
-    """The warning / overdue list (督办), earliest deadline first, straight from the indexed table."""
+                     max_results: int = 100, departments: Collection[str] | None = None) -> dict[str, Any]:
+    """The warning / overdue list (督办), earliest deadline first, straight from the indexed table.
+
+    `departments`: only cases of bundles led by one of them (None: every case; see supervision_reports).
+    """
+    from orchestrator.services.supervision import lead_departments
+    from orchestrator.services.supervision_reports import led_bundles
+
     query = select(CaseClock).where(CaseClock.status.in_(statuses))
+    if departments is not None:
+        query = query.where(CaseClock.definition_key.in_(led_bundles(lead_departments(session), departments)))
     if bundle:
         query = query.where(CaseClock.definition_key == bundle)
     if kind:

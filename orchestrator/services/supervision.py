@@ -10,8 +10,7 @@ reassigning a step — are rows of `supervision_action` and audit events on the 
 from __future__ import annotations
 
 import os
-from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -36,7 +35,6 @@ from orchestrator.workcalendar import (
     CalendarDataMissingError,
     add_workdays,
     end_of_day,
-    is_workday,
     shanghai_iso,
 )
 
@@ -269,161 +267,9 @@ def item_json(item: SupervisionItem) -> dict[str, Any]:
             "item_overdue": item.status == OPEN and item.deadline is not None and now > item.deadline}
 
 
-def items(session: Session, status: str | None, department: str | None, bundle: str | None, first: int,
-          max_results: int) -> dict[str, Any]:
-    query = select(SupervisionItem)
-    if status:
-        query = query.where(SupervisionItem.status == status)
-    if department:
-        query = query.where(SupervisionItem.department == department)
-    if bundle:
-        query = query.where(SupervisionItem.bundle == bundle)
-    rows = session.scalars(query.order_by(SupervisionItem.deadline, SupervisionItem.id).offset(first)
-                           .limit(max_results))
-    return {"items": [item_json(r) for r in rows], "first": first, "max_results": max_results}
-
-
-def limit_list(session: Session, status: str, department: str | None, bundle: str | None,
-               due_from: datetime | None, due_to: datetime | None, first: int, max_results: int) -> dict[str, Any]:
-    """Cases (statutory / committed clocks) and steps in `status` (WARNING or OVERDUE), earliest due first."""
-    from orchestrator.services.clock import clock_json
-    from orchestrator.services.step_limits import step_json
-
-    leads = lead_departments(session)
-    cases = select(CaseClock).where(CaseClock.status == status)
-    steps = select(HumanTask).where(HumanTask.state == "CREATED", HumanTask.limit_state == status)
-    if bundle:
-        cases = cases.where(CaseClock.definition_key == bundle)
-        steps = steps.where(HumanTask.definition_key == bundle)
-    if department:
-        cases = cases.where(CaseClock.definition_key.in_([k for k, d in leads.items() if d == department]))
-        steps = steps.where(HumanTask.department == department)
-    if due_from is not None:
-        cases, steps = cases.where(CaseClock.deadline >= due_from), steps.where(HumanTask.due >= due_from)
-    if due_to is not None:
-        cases, steps = cases.where(CaseClock.deadline < due_to), steps.where(HumanTask.due < due_to)
-    case_rows = session.scalars(cases.order_by(CaseClock.deadline, CaseClock.id).offset(first).limit(max_results))
-    step_rows = session.scalars(steps.order_by(HumanTask.due, HumanTask.id).offset(first).limit(max_results))
-    return {"status": status,
-            "cases": [clock_json(c) | {"department": leads.get(c.definition_key)} for c in case_rows],
-            "steps": [step_json(t) for t in step_rows], "first": first, "max_results": max_results}
-
-
-def _rate(on_time: int, total: int) -> float | None:
-    return round(on_time / total, 4) if total else None
-
-
-def on_time_rate(session: Session, ended_from: datetime | None, ended_to: datetime | None,
-                 kind: str = "statutory") -> dict[str, Any]:
-    """Share of finished cases and steps that ended within their limit, per bundle and per department."""
-    leads = lead_departments(session)
-    case_query = select(CaseClock.definition_key, CaseClock.finished_at, CaseClock.deadline).where(
-        CaseClock.status == "STOPPED", CaseClock.kind == kind)
-    step_query = select(HumanTask.definition_key, HumanTask.department, HumanTask.ended_at, HumanTask.due).where(
-        HumanTask.limit_state == "STOPPED", HumanTask.state == "COMPLETED")
-    if ended_from is not None:
-        case_query = case_query.where(CaseClock.finished_at >= ended_from)
-        step_query = step_query.where(HumanTask.ended_at >= ended_from)
-    if ended_to is not None:
-        case_query = case_query.where(CaseClock.finished_at < ended_to)
-        step_query = step_query.where(HumanTask.ended_at < ended_to)
-    tallies: dict[str, dict[str, list[int]]] = {name: defaultdict(lambda: [0, 0]) for name in
-                                                 ("case_bundle", "case_department", "step_bundle", "step_department")}
-    for key, finished, deadline in session.execute(case_query):
-        ok = int(deadline is None or finished is None or finished <= deadline)
-        for table, name in (("case_bundle", key), ("case_department", leads.get(key) or "（未指定）")):
-            tallies[table][name][0] += ok
-            tallies[table][name][1] += 1
-    for key, department, ended, due in session.execute(step_query):
-        ok = int(due is None or ended is None or ended <= due)
-        for table, name in (("step_bundle", key), ("step_department", department or "（未指定）")):
-            tallies[table][name][0] += ok
-            tallies[table][name][1] += 1
-
-    def rows(table: str, label: str) -> list[dict[str, Any]]:
-        return [{label: name, "on_time": ok, "total": total, "rate": _rate(ok, total)}
-                for name, (ok, total) in sorted(tallies[table].items())]
-
-    return {"kind": kind, "cases": {"by_bundle": rows("case_bundle", "bundle"),
-                                    "by_department": rows("case_department", "department")},
-            "steps": {"by_bundle": rows("step_bundle", "bundle"),
-                      "by_department": rows("step_department", "department")}}
-
-
-def _workdays_between(first: date, last: date) -> int | None:
-    """Working days after `first` up to and including `last` (the acceptance day never counts)."""
-    count, day = 0, first
-    try:
-        while day < last:
-            day += timedelta(days=1)
-            if is_workday(day):
-                count += 1
-    except CalendarDataMissingError:
-        return None
-    return count
-
-
-def handling_times(session: Session, bundle: str | None, started_from: date | None, started_to: date | None,
-                   kind: str, first: int, max_results: int) -> dict[str, Any]:
-    """Per case: working days used (pauses excluded) against the limit (with extensions)."""
-    now = timesource.now()
-    query = select(CaseClock).where(CaseClock.kind == kind)
-    if bundle:
-        query = query.where(CaseClock.definition_key == bundle)
-    if started_from is not None:
-        query = query.where(CaseClock.started_on >= started_from)
-    if started_to is not None:
-        query = query.where(CaseClock.started_on < started_to)
-    result = []
-    for clock in session.scalars(query.order_by(CaseClock.started_on, CaseClock.id).offset(first).limit(max_results)):
-        end = (clock.finished_at or now).astimezone(SHANGHAI).date()
-        elapsed = _workdays_between(clock.started_on, end)
-        used = None if elapsed is None else max(0, elapsed - clock.paused_workdays)
-        limit = clock.limit_days + clock.extended_days
-        result.append({"instance_id": clock.instance_id, "bundle": clock.definition_key, "kind": clock.kind,
-                       "status": clock.status, "started_on": clock.started_on.isoformat(),
-                       "finished_at": shanghai_iso(clock.finished_at), "finished": clock.finished_at is not None,
-                       "used_workdays": used, "paused_workdays": clock.paused_workdays, "limit_workdays": limit,
-                       "used_share": round(used / limit, 4) if used is not None and limit else None,
-                       "within_limit": clock.deadline is None or (clock.finished_at or now) <= clock.deadline})
-    return {"items": result, "first": first, "max_results": max_results}
-
-
-def step_times(session: Session, bundle: str | None, ended_from: datetime | None,
-               ended_to: datetime | None) -> dict[str, Any]:
-    """Per bundle and step (activity): how many ended, mean and longest handling time, against the step limit."""
-    query = select(HumanTask.definition_key, HumanTask.activity_id, HumanTask.name, HumanTask.department,
-                   HumanTask.created_at, HumanTask.ended_at, HumanTask.due, HumanTask.limit_days).where(
-        HumanTask.state == "COMPLETED")
-    if bundle:
-        query = query.where(HumanTask.definition_key == bundle)
-    if ended_from is not None:
-        query = query.where(HumanTask.ended_at >= ended_from)
-    if ended_to is not None:
-        query = query.where(HumanTask.ended_at < ended_to)
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for key, activity, name, department, created, ended, due, limit_days in session.execute(query):
-        group = groups.setdefault((key, activity), {
-            "bundle": key, "activity_id": activity, "name": name, "department": department, "count": 0,
-            "total_hours": 0.0, "max_hours": 0.0, "limit_days": limit_days, "on_time": 0, "with_limit": 0})
-        hours = (ended - created).total_seconds() / 3600 if ended is not None else 0.0
-        group["count"] += 1
-        group["total_hours"] += hours
-        group["max_hours"] = max(group["max_hours"], hours)
-        if due is not None:
-            group["with_limit"] += 1
-            group["on_time"] += int(ended is None or ended <= due)
-    items = []
-    for group in sorted(groups.values(), key=lambda g: (g["bundle"], g["activity_id"])):
-        total = group.pop("total_hours")
-        items.append(group | {"mean_hours": round(total / group["count"], 3), "max_hours": round(group["max_hours"], 3),
-                              "on_time_rate": _rate(group["on_time"], group["with_limit"])})
-    return {"items": items}
-
-
 def open_item_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(SupervisionItem).where(SupervisionItem.status == OPEN)) or 0
 
 
-__all__ = ["add_note", "close_item", "escalate_case", "escalate_step", "handling_times", "items", "lead_departments",
-           "limit_list", "notes", "on_time_rate", "reassign", "remind", "step_times", "warn_case", "warn_step"]
+__all__ = ["add_note", "close_item", "escalate_case", "escalate_step", "item_json", "lead_departments", "notes",
+           "open_item_count", "reassign", "remind", "warn_case", "warn_step"]

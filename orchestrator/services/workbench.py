@@ -23,7 +23,7 @@ from orchestrator.auth.roles import ADMINISTRATOR, ANALYST, DEPARTMENT_HEAD, DEP
 from orchestrator.errors import LianbanError
 from orchestrator.forms import registry
 from orchestrator.models import Department, HumanTask
-from orchestrator.services import definitions, queries, supervision
+from orchestrator.services import definitions, queries, supervision_reports
 from orchestrator.services.queries import TaskFilter
 from orchestrator.workcalendar import SHANGHAI
 
@@ -98,10 +98,11 @@ def _limit_lists(session: Session, status: str, principal: Principal) -> list[di
     """The supervision lists in the viewer's reach: everything for a top-level supervisor, else one list per
     department the viewer oversees (a department head: its department and those below it)."""
     if principal.view_groups is None:
-        return [supervision.limit_list(session, status, department=None, bundle=None, due_from=None, due_to=None,
-                                       first=0, max_results=PAGE)]
-    return [supervision.limit_list(session, status, department=code, bundle=None, due_from=None, due_to=None,
-                                   first=0, max_results=PAGE) for code in sorted(principal.view_groups)]
+        return [supervision_reports.limit_list(session, status, department=None, bundle=None, due_from=None,
+                                               due_to=None, first=0, max_results=PAGE)]
+    return [supervision_reports.limit_list(session, status, department=code, bundle=None, due_from=None,
+                                           due_to=None, first=0, max_results=PAGE)
+            for code in sorted(principal.view_groups)]
 
 
 def _limit_rows(session: Session, status: str, principal: Principal, names: Names) -> dict[str, list[dict[str, Any]]]:

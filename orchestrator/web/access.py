@@ -1,4 +1,5 @@
-"""Row-level checks of the form, draft, material and report routes: this task, this case, this ID number.
+"""Row-level checks of the form, draft, material, report and supervision routes: this task, this case, this ID
+number, these departments.
 
 The route's role rule is declared with `@permission` (auth/policy.py); these answer the question the
 rule cannot, with the row already loaded: may this user work on this task (a draft, an upload), see
@@ -60,3 +61,9 @@ def case_data_for_viewer(session: Session, instance_id: str, data: dict[str, Any
         record_event(session, None, "pii.viewed", principal.username,
                      {"instance_id": instance_id, "variables": names, "via": via})
     return data
+
+
+def own_departments() -> frozenset[str] | None:
+    """The departments whose supervision lists the caller reads: its own and those below (None: every one, for
+    administrators and city-level supervisors; `Principal.view_groups`)."""
+    return require_user().view_groups

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from orchestrator.errors import InvalidRequestError
 from orchestrator.services import clock
+from orchestrator.web.access import own_departments
 from orchestrator.web.apidoc import doc as _doc
 from orchestrator.web.apidoc import query_param as _query
 from orchestrator.web.request_args import actor, body_str, json_body, query_local_moment, query_page
@@ -124,4 +125,4 @@ def supervision_clocks() -> Response:
     with unit_of_work() as session:
         return jsonify(clock.supervision_list(session, statuses, bundle=request.args.get("bundle") or None,
                                               due_before=due_before, kind=kind, first=first,
-                                              max_results=max_results))
+                                              max_results=max_results, departments=own_departments()))

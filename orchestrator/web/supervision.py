@@ -15,7 +15,8 @@ from orchestrator import timesource
 from orchestrator.auth import current_user
 from orchestrator.auth.roles import DEPARTMENT_HEAD
 from orchestrator.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
-from orchestrator.services import notifications, supervision
+from orchestrator.services import notifications, supervision, supervision_reports
+from orchestrator.web.access import own_departments
 from orchestrator.web.apidoc import doc, query_param
 from orchestrator.web.request_args import actor, body_str, query_bool, query_local_moment, query_page
 from orchestrator.web.request_args import json_body as read_json
@@ -62,10 +63,10 @@ def _kind() -> str:
 def _limit_list(status: str) -> Response:
     first, max_results = query_page()
     with unit_of_work() as session:
-        return jsonify(supervision.limit_list(
+        return jsonify(supervision_reports.limit_list(
             session, status, department=request.args.get("department") or None,
             bundle=request.args.get("bundle") or None, due_from=query_local_moment("from"),
-            due_to=query_local_moment("to"), first=first, max_results=max_results))
+            due_to=query_local_moment("to"), first=first, max_results=max_results, departments=own_departments()))
 
 
 @blueprint.get("/supervision/warnings")
@@ -88,7 +89,8 @@ def on_time_rate() -> Response:
     """按时办结率：按一件事、按部门"""
     kind = _kind()
     with unit_of_work() as session:
-        return jsonify(supervision.on_time_rate(session, query_local_moment("from"), query_local_moment("to"), kind))
+        return jsonify(supervision_reports.on_time_rate(session, query_local_moment("from"), query_local_moment("to"),
+                                                        kind, own_departments()))
 
 
 @blueprint.get("/supervision/handling-times")
@@ -102,9 +104,9 @@ def handling_times() -> Response:
     kind = _kind()
     start, end = query_local_moment("from"), query_local_moment("to")
     with unit_of_work() as session:
-        return jsonify(supervision.handling_times(
+        return jsonify(supervision_reports.handling_times(
             session, request.args.get("bundle") or None, start.date() if start else None,
-            end.date() if end else None, kind, first, max_results))
+            end.date() if end else None, kind, first, max_results, own_departments()))
 
 
 @blueprint.get("/supervision/step-times")
@@ -113,8 +115,9 @@ def handling_times() -> Response:
 def step_times() -> Response:
     """各环节办理用时"""
     with unit_of_work() as session:
-        return jsonify(supervision.step_times(session, request.args.get("bundle") or None,
-                                              query_local_moment("from"), query_local_moment("to")))
+        return jsonify(supervision_reports.step_times(session, request.args.get("bundle") or None,
+                                                      query_local_moment("from"), query_local_moment("to"),
+                                                      own_departments()))
 
 
 @blueprint.get("/supervision/items")
@@ -129,8 +132,9 @@ def items() -> Response:
         raise InvalidRequestError("status 应为 OPEN 或 CLOSED", "status must be OPEN or CLOSED", field="status")
     first, max_results = query_page()
     with unit_of_work() as session:
-        return jsonify(supervision.items(session, status, request.args.get("department") or None,
-                                         request.args.get("bundle") or None, first, max_results))
+        return jsonify(supervision_reports.items(session, status, request.args.get("department") or None,
+                                                 request.args.get("bundle") or None, first, max_results,
+                                                 own_departments()))
 
 
 _REASON_BODY = json_body({"type": "object", "required": ["reason"],

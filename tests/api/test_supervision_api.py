@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.scheduler import run_round
+from orchestrator.services import accounts
 from tests.helpers import complete, deploy_paths, open_tasks, start
 
 DIAGRAM = Path(__file__).resolve().parents[1] / "bpmn" / "timelimits" / "step-limits.bpmn"
@@ -168,3 +169,54 @@ def test_each_user_reads_the_notifications_addressed_to_them(client: FlaskClient
     assert [n["recipient"] for n in supervisor.get("/api/notifications").get_json()["items"]] == ["role:supervisor"]
     problem(reviewer.get("/api/notifications", query_string={"recipient": "role:supervisor"}), 403)
     problem(client_as("reviewer", departments=["dept-b"]).get("/api/supervision/overdue"), 403)
+
+
+def test_heads_and_district_supervisors_read_only_their_departments_lists_and_city_supervisors_read_all(
+        client: FlaskClient, sessions: sessionmaker[Session], client_as: Callable[..., FlaskClient],
+        run_in_tx: Any) -> None:
+    for code, level, parent in (("city-root", "city", None), ("district-n", "district", "city-root"),
+                                ("district-m", "district", "city-root"), ("dept-a", "township", "district-n")):
+        run_in_tx(accounts.create_department, code, code, level, parent, "test")
+    instance_id, task_id = overdue_case(client, sessions)  # the review step of dept-a is red, with a 督办 item
+
+    def overdue_steps(reader: FlaskClient, **query: str) -> list[str]:
+        response = reader.get("/api/supervision/overdue", query_string=query)
+        assert response.status_code == 200, response.get_json()
+        return [s["activity_id"] for s in response.get_json()["steps"]]
+
+    def item_departments(reader: FlaskClient) -> list[str]:
+        return [i["department"] for i in reader.get("/api/supervision/items").get_json()["items"]]
+
+    readers = {"head of dept-a": client_as("department_head", departments=["dept-a"]),
+               "supervisor of district-n (above dept-a)": client_as("supervisor", departments=["district-n"]),
+               "city-level supervisor": client_as("supervisor", departments=["city-root"]),
+               "administrator": client}
+    for name, reader in readers.items():
+        assert overdue_steps(reader) == ["review"], name
+        assert item_departments(reader) == ["dept-a"], name
+    others = {"head of dept-lead": client_as("department_head", departments=["dept-lead"]),
+              "supervisor of district-m": client_as("supervisor", departments=["district-m"])}
+    for name, reader in others.items():
+        assert overdue_steps(reader) == [], name
+        assert item_departments(reader) == [], name
+        problem(reader.get("/api/supervision/overdue", query_string={"department": "dept-a"}), 403, "department")
+        problem(reader.get("/api/supervision/items", query_string={"department": "dept-a"}), 403, "department")
+
+    complete(client, task_id)
+    set_clock(client, "2026-10-14T09:00:00+08:00")
+    [sign] = open_tasks(client, instance_id)
+    complete(client, sign["id"])  # the sign step belongs to dept-lead, the bundle's lead department
+
+    def rated_departments(reader: FlaskClient) -> tuple[list[str], list[str]]:
+        rate = reader.get("/api/supervision/on-time-rate").get_json()
+        return ([r["department"] for r in rate["cases"]["by_department"]],
+                [r["department"] for r in rate["steps"]["by_department"]])
+
+    assert rated_departments(readers["head of dept-a"]) == ([], ["dept-a"])
+    assert rated_departments(others["head of dept-lead"]) == (["dept-lead"], ["dept-lead"])
+    assert rated_departments(readers["city-level supervisor"]) == (["dept-lead"], ["dept-a", "dept-lead"])
+    assert [s["activity_id"] for s in readers["head of dept-a"].get("/api/supervision/step-times")
+            .get_json()["items"]] == ["review"]
+    assert [h["instance_id"] for h in others["head of dept-lead"].get("/api/supervision/handling-times")
+            .get_json()["items"]] == [instance_id]
+    assert readers["head of dept-a"].get("/api/supervision/handling-times").get_json()["items"] == []

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator import timesource
 from orchestrator.db import transaction
 from orchestrator.models import AuditEvent, HumanTask, Notification, SupervisionItem
-from orchestrator.services import cases, clock, step_limits, supervision
+from orchestrator.services import cases, clock, step_limits, supervision_reports
 from orchestrator.services.audit import verify_chain
 from orchestrator.services.definitions import deploy
 from orchestrator.workcalendar import SHANGHAI
@@ -114,7 +114,7 @@ def test_ending_a_step_stops_its_limit_and_records_whether_it_was_on_time(sessio
         stopped = [e.payload for e in session.scalars(select(AuditEvent).where(
             AuditEvent.instance_id == instance_id, AuditEvent.event_type == "step.stopped").order_by(AuditEvent.id))]
         assert [(p["activity_id"], p["on_time"]) for p in stopped] == [("review", False), ("sign", True)]
-        rates = supervision.on_time_rate(session, None, None)
+        rates = supervision_reports.on_time_rate(session, None, None)
         assert rates["steps"]["by_department"] == [
             {"department": "dept-a", "on_time": 0, "total": 1, "rate": 0.0},
             {"department": "dept-lead", "on_time": 1, "total": 1, "rate": 1.0}]
