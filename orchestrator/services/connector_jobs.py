@@ -26,12 +26,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator import timesource
 from orchestrator.db import transaction
 from orchestrator.errors import LianbanError, NotFoundError
 from orchestrator.models import Job
@@ -59,7 +60,8 @@ def worker_id() -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    """Lock expiry and retry back-off run on the one controllable clock, as the timers and limits do."""
+    return timesource.now()
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from orchestrator import timesource
 from orchestrator.errors import LianbanError, NotFoundError
 from orchestrator.models import Incident, Job, ProcessInstance
 from orchestrator.services import case_store
@@ -80,7 +81,8 @@ class ExternalTaskFilter:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    """Lock expiry and retry back-off run on the one controllable clock, as the timers and limits do."""
+    return timesource.now()
 
 
 def _not_found(job_id: str) -> NotFoundError:

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from orchestrator import workcalendar
+from orchestrator import timesource, workcalendar
 from orchestrator.engine.runtime import CaseRuntime, ExternalTaskInfo
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import HumanTask, Job, ProcessInstance
@@ -98,7 +98,7 @@ def open_tasks(session: Session, instance: CaseRecord, definition: LoadedDefinit
     """Park the jobs as MANUAL and open one human task per job for the department's clerks."""
     if not entries:
         return
-    now = datetime.now(UTC)
+    now = timesource.now()
     ids = [e.job.id for e in entries]
     session.execute(update(Job).where(Job.id.in_(ids)).values(state=MANUAL)
                     .execution_options(synchronize_session=False))
@@ -131,7 +131,7 @@ def close_tasks(session: Session, ended_jobs: Mapping[str, bool], actor: str | N
     """A manual job that ended (recorded, or canceled by a boundary event) closes its task."""
     if not ended_jobs:
         return
-    now = datetime.now(UTC)
+    now = timesource.now()
     for canceled in (False, True):
         ids = [job_id for job_id, was_canceled in ended_jobs.items() if was_canceled is canceled]
         if ids:

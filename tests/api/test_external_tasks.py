@@ -286,3 +286,25 @@ def test_every_state_change_writes_an_audit_event_on_the_case_chain(client: Flas
     assert events == [("job.locked", "worker-a"), ("job.lock_extended", "worker-a"), ("job.failed", "worker-a"),
                       ("job.retries_set", "admin"), ("job.locked", "worker-b"), ("job.unlocked", "admin"),
                       ("job.locked", "worker-c"), ("job.completed", "worker-c")]
+
+
+def test_locks_and_retry_timeouts_expire_on_the_controllable_clock(client: FlaskClient) -> None:
+    def set_clock(moment: str) -> None:
+        assert client.put("/api/test/clock", json={"now": moment}).status_code == 200
+
+    set_clock("2026-10-12T09:00:00+08:00")
+    _demo_case(client)
+    task = _fetch(client, "worker-a", lock_ms=600_000)[0]
+    assert task["lockExpirationTime"].startswith("2026-10-12T01:10:00")
+    set_clock("2026-10-12T09:09:59+08:00")
+    assert _fetch(client, "worker-b") == []  # ten minutes on the case's clock, not the wall's
+    set_clock("2026-10-12T09:10:01+08:00")
+    assert [t["id"] for t in _fetch(client, "worker-b")] == [task["id"]]
+
+    response = _post(client, task["id"], "failure", {"workerId": "worker-b", "errorMessage": "超时", "retries": 1,
+                                                     "retryTimeout": 3_600_000})
+    assert response.status_code == 204
+    set_clock("2026-10-12T10:10:00+08:00")
+    assert _fetch(client, "worker-c") == []  # the retry waits an hour on the same clock
+    set_clock("2026-10-12T10:10:02+08:00")
+    assert [t["id"] for t in _fetch(client, "worker-c")] == [task["id"]]
