@@ -1,8 +1,8 @@
 """Timers at scale: 100,000 pending timers in PostgreSQL, the scheduler against a naive scan.
 
 Run: `DATABASE_URL=postgresql://postgres@127.0.0.1:5432/h_timelimits .venv/bin/python -m benchmarks.timers`
-(options: `--timers`, `--backlog`, `--steady`, `--window-s`, `--threads`, `--database-url`; the database's
-public schema is dropped and migrated anew).
+(options: `--timers`, `--backlog`, `--steady`, `--window-s`, `--threads`, `--interval-s`, `--sample`,
+`--profile`, `--database-url`; the database's public schema is dropped and migrated anew).
 
 How the 100,000 cases are made: one case of the diagram (start → timer catch `${due}` → user task → end)
 is started through the service layer; its stored engine state is then cloned with fresh task ids and its
@@ -12,11 +12,14 @@ saves a real workflow under the case lock, as in production.
 
 Prints, in one run:
 - backlog: the time to fire `--backlog` timers that are all due at once, and the scheduler's CPU per 1,000;
-- steady state: `--steady` timers falling due over `--window-s` seconds while the scheduler loop runs:
-  p50 / p99 lateness (fired − due, from `timer_firing`) and CPU per 1,000;
+- steady state: `--steady` timers falling due over `--window-s` seconds while the production loop
+  (`scheduler.run_forever`, limit scans included) runs: p50 / p99 lateness (fired − due, from
+  `timer_firing`) and the process's CPU per 1,000 fired (at a low rate mostly the loop's own rounds);
 - the naive baseline measured in the same run: a loop that restores every waiting case and asks the engine
   whether a timer is due. One pass over all cases is measured on a sample and extrapolated (labelled):
-  its lateness is up to one full pass.
+  its lateness is up to one full pass, its CPU per 1,000 timers is that of back-to-back passes at the
+  steady run's rate;
+- with `--profile N`: where one firing's time goes (restore, engine step, save, commit), under cProfile.
 """
 
 from __future__ import annotations
@@ -219,14 +222,15 @@ PROFILED = [  # (label, file suffix, function): one firing's phases, as cProfile
 
 
 def profile_firings(bench: Bench, count: int) -> None:
-    """Where one firing's time goes: a backlog of `count` fired on one thread under cProfile (inflates ~2x)."""
+    """Where one firing's CPU goes: a backlog of `count` fired on one thread under cProfile (which inflates it
+    about twofold); CPU rather than wall time, so that the machine's load does not move the shares."""
     import cProfile
     import pstats
 
     from orchestrator.scheduler import fire_due_timers
 
     bench.bulk_cases([datetime.now(UTC) - timedelta(seconds=5)] * count)
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)
     profiler.enable()
     fired = fire_due_timers(bench.sessions, threads=1)
     profiler.disable()
@@ -237,7 +241,7 @@ def profile_firings(bench: Bench, count: int) -> None:
                     if name == function and path.endswith(suffix)), default=0.0) / fired * 1000
 
     batch = spent("orchestrator/scheduler.py", "fire_batch")
-    print(f"one firing under cProfile ({fired:,} fired in batches on one thread; {batch:.2f} ms each in all):")
+    print(f"one firing's CPU under cProfile ({fired:,} fired in batches on one thread; {batch:.2f} ms each in all):")
     for label, suffix, function in PROFILED:
         print(f"  {label:<46} {spent(suffix, function):>7.3f} ms")
     claim = batch - spent("orchestrator/scheduler.py", "_fire_rows")
