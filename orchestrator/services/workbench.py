@@ -85,8 +85,7 @@ class Names:
 class Home:
     """What the 工作台 shows; a section is None when the person's roles do not include it."""
 
-    display_name: str
-    roles: list[str]
+    who: str
     my_tasks: list[dict[str, Any]] | None = None
     unclaimed: list[dict[str, Any]] | None = None
     warnings: dict[str, list[dict[str, Any]]] | None = None
@@ -123,10 +122,15 @@ def _iso_local(value: str | None) -> str:
     return local_time(datetime.fromisoformat(value)) if value else "—"
 
 
+def who(principal: Principal) -> str:
+    """`海关审批员（部门审批人员）`: the person and their roles, for the page header."""
+    roles = "、".join(ROLE_LABELS.get(r, r) for r in sorted(principal.roles))
+    return f"{principal.display_name or principal.username}（{roles}）"
+
+
 def home(session: Session, principal: Principal) -> Home:
     """The 工作台 of `principal`."""
-    result = Home(display_name=principal.display_name or principal.username,
-                  roles=[ROLE_LABELS.get(r, r) for r in sorted(principal.roles)])
+    result = Home(who=who(principal))
     names = Names.load(session)
     if principal.roles & DEPARTMENT_STAFF:
         mine = TaskFilter(scope_groups=principal.view_groups, scope_user=principal.username,
@@ -148,9 +152,11 @@ def task_header(session: Session, task_id: str) -> dict[str, Any]:
     return task_row(queries.get_task(session, task_id), Names.load(session))
 
 
-def field_labels() -> dict[str, str]:
-    """Case variable → the label the forms give it (first form wins), so case data reads in Chinese."""
+def field_labels() -> dict[str, Any]:
+    """How case data reads in Chinese: `fields` (variable → the label the forms give it) and `options`
+    (variable → option value → its label), the first form that names a variable wins."""
     labels: dict[str, str] = dict(CLOCK_LABELS)
+    options: dict[str, dict[str, str]] = {}
     for name in registry.names():
         try:
             form = registry.get(name)
@@ -159,4 +165,6 @@ def field_labels() -> dict[str, str]:
         for form_field in form.fields:
             if form_field.key and form_field.label:
                 labels.setdefault(form_field.key, form_field.label)
-    return labels
+            if form_field.key and form_field.option_labels:
+                options.setdefault(form_field.key, dict(form_field.option_labels))
+    return {"fields": labels, "options": options}

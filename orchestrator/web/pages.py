@@ -23,18 +23,19 @@ def index() -> str:
     principal = require_user()
     with unit_of_work() as session:
         home = workbench.home(session, principal)
-    return render_template("workbench.html", home=home, csrf_token=csrf_token())
+    return render_template("workbench.html", home=home, who=home.who, csrf_token=csrf_token())
 
 
 @blueprint.get("/tasks/<task_id>")
 def task_page(task_id: str) -> str | tuple[str, int]:
     """办理任务：办件数据与任务表单"""
+    who = workbench.who(require_user())
     try:
         with unit_of_work() as session:
             task = workbench.task_header(session, task_id)
     except NotFoundError as error:  # a person following an old link: a page, not a JSON problem
-        return render_template("task_gone.html", message=error.message_zh, csrf_token=csrf_token()), 404
-    return render_template("task.html", task=task, labels=workbench.field_labels(), csrf_token=csrf_token())
+        return render_template("task_gone.html", message=error.message_zh, who=who, csrf_token=csrf_token()), 404
+    return render_template("task.html", task=task, labels=workbench.field_labels(), who=who, csrf_token=csrf_token())
 
 
 @blueprint.get("/healthz")

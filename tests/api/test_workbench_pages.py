@@ -71,5 +71,6 @@ def test_the_task_page_carries_the_csrf_token_and_a_closed_task_reads_as_gone(
 
 def test_case_variables_read_with_the_labels_the_forms_give_them() -> None:
     labels = field_labels()
-    assert labels["enterprise_name"] == "企业名称"
-    assert labels["statutory_deadline"] == "法定办结期限"
+    assert labels["fields"]["enterprise_name"] == "企业名称"
+    assert labels["fields"]["statutory_deadline"] == "法定办结期限"
+    assert labels["options"]["deregistration_reason"]["resolution"] == "股东会/股东决定解散"

@@ -7,9 +7,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import accepted_deregistration, call, open_task, sign_in
+from tests.browser.conftest import TIMEOUT_MS, accepted_deregistration, call, open_task, sign_in
 from tests.server_process import Server
 
 CUSTOMS_REVIEWER = {"username": "customs-reviewer", "display_name": "海关审批员", "password": "customs-pass-2026",
@@ -123,3 +123,29 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(page: Page
     }""", task["id"])
     assert answer == 204
     assert call(server, "GET", f"/engine-rest/task/{task['id']}")["assignee"] == "customs-reviewer"
+
+
+def test_a_second_reviewer_claiming_the_same_task_is_told_who_has_it(page: Page, server: Server,
+                                                                      browser: Browser) -> None:
+    _reviewer(server)
+    second = {**CUSTOMS_REVIEWER, "username": "customs-reviewer-2", "display_name": "海关审批员二"}
+    call(server, "POST", "/api/users", second, expect=201)
+    case_id = accepted_deregistration(server, "ZX-2026-0505")
+    task = open_task(server, case_id, "task_customs")
+    sign_in(page, CUSTOMS_REVIEWER["username"], CUSTOMS_REVIEWER["password"])
+    context = browser.new_context(base_url=server.base, locale="zh-CN")
+    context.set_default_timeout(TIMEOUT_MS)
+    other = context.new_page()
+    try:
+        sign_in(other, "customs-reviewer-2", CUSTOMS_REVIEWER["password"])
+        expect(other.locator(f'#unclaimed tr[data-task-id="{task["id"]}"]')).to_be_visible()
+
+        page.locator(f'#unclaimed tr[data-task-id="{task["id"]}"]').get_by_role("button", name="领取").click()
+        expect(page.locator(f'#my-tasks tr[data-task-id="{task["id"]}"]')).to_be_visible()
+
+        other.locator(f'#unclaimed tr[data-task-id="{task["id"]}"]').get_by_role("button", name="领取").click()
+        expect(other.locator("#notice")).to_contain_text("该任务已被他人领取：任务已被 customs-reviewer 认领")
+        expect(other.get_by_role("button", name="领取")).to_be_enabled()
+        assert call(server, "GET", f"/engine-rest/task/{task['id']}")["assignee"] == "customs-reviewer"
+    finally:
+        context.close()

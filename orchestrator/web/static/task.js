@@ -16,7 +16,8 @@
     return node;
   }
 
-  var labels = JSON.parse(document.getElementById("field-labels").textContent || "{}");
+  var named = JSON.parse(document.getElementById("field-labels").textContent || "{}");
+  var labels = named.fields || {}, optionLabels = named.options || {};
   var shanghai = new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit",
                                                   day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false});
 
@@ -39,7 +40,8 @@
       var name = el("th", {scope: "row"}, labels[key] || key);
       if (labels[key]) { name.appendChild(el("small", {"class": "key"}, key)); }
       row.appendChild(name);
-      row.appendChild(el("td", {}, display(data[key])));
+      var known = optionLabels[key] && optionLabels[key][String(data[key])];
+      row.appendChild(el("td", {}, known || display(data[key])));
       body.appendChild(row);
     });
     if (!keys.length) { body.appendChild(el("tr", {}, "")).appendChild(el("td", {colspan: "2"}, "暂无办件数据")); }
@@ -122,18 +124,20 @@
 
   function renderField(component, value) {
     var wrapper = el("div", {"class": "field field-" + component.type, "data-key": component.key});
-    var text = label(component) + (component.validate && component.validate.required ? " *" : "");
-    var input = control(component, value);
+    var input = control(component, value), caption;
     if (component.type === "checkbox") {
-      var inline = el("label", {"for": fieldId(component), id: fieldId(component) + "-label"});
-      inline.appendChild(input);
-      inline.appendChild(document.createTextNode(text));
-      wrapper.appendChild(inline);
+      caption = el("label", {"for": fieldId(component), id: fieldId(component) + "-label"});
+      caption.appendChild(input);
+      caption.appendChild(document.createTextNode(label(component)));
     } else {
-      wrapper.appendChild(el(input.tagName === "DIV" ? "span" : "label",
-                             {"for": fieldId(component), id: fieldId(component) + "-label", "class": "label"}, text));
-      wrapper.appendChild(input);
+      caption = el(input.tagName === "DIV" ? "span" : "label",
+                   {"for": fieldId(component), id: fieldId(component) + "-label", "class": "label"}, label(component));
     }
+    wrapper.appendChild(caption);
+    if (component.validate && component.validate.required) {  // beside the label (its text stays the field's name)
+      wrapper.insertBefore(el("span", {"class": "required", "aria-hidden": "true", title: "必填"}, "*"), caption);
+    }
+    if (component.type !== "checkbox") { wrapper.appendChild(input); }
     if (component.description) { wrapper.appendChild(el("p", {"class": "hint"}, component.description)); }
     wrapper.appendChild(el("p", {"class": "field-error", id: "error-" + component.key, role: "alert"}));
     return wrapper;
