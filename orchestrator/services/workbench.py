@@ -5,8 +5,9 @@
 - supervisors and department heads: the 预警 (yellow) and 超期 (red) lists of cases and steps;
 - analysts and administrators: the deployed bundles.
 
-Lists come from the projection tables through the same query functions as the JSON APIs, in the
-caller's scope; times are shown in Asia/Shanghai.
+Lists come from the projection tables through the same service functions as the JSON APIs
+(services.task_list for GET /api/tasks, services.supervision_reports for /api/supervision/*), in the caller's
+scope; times are shown in Asia/Shanghai.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from orchestrator.auth.roles import ADMINISTRATOR, ANALYST, DEPARTMENT_HEAD, DEP
 from orchestrator.errors import LianbanError
 from orchestrator.forms import registry
 from orchestrator.models import Department, HumanTask
-from orchestrator.services import definitions, queries, supervision_reports
-from orchestrator.services.queries import TaskFilter
+from orchestrator.services import definitions, queries, supervision_reports, task_list
+from orchestrator.services.task_list import TaskListQuery
 from orchestrator.workcalendar import SHANGHAI
 
 PAGE = 50
@@ -87,35 +88,28 @@ class Home:
 
     who: str
     my_tasks: list[dict[str, Any]] | None = None
+    my_total: int = 0
     unclaimed: list[dict[str, Any]] | None = None
+    unclaimed_total: int = 0
     warnings: dict[str, list[dict[str, Any]]] | None = None
     overdue: dict[str, list[dict[str, Any]]] | None = None
     bundles: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _limit_lists(session: Session, status: str, principal: Principal) -> list[dict[str, Any]]:
-    """The supervision lists in the viewer's reach: everything for a top-level supervisor, else one list per
-    department the viewer oversees (a department head: its department and those below it)."""
-    if principal.view_groups is None:
-        return [supervision_reports.limit_list(session, status, department=None, bundle=None, due_from=None,
-                                               due_to=None, first=0, max_results=PAGE)]
-    return [supervision_reports.limit_list(session, status, department=code, bundle=None, due_from=None,
-                                           due_to=None, first=0, max_results=PAGE)
-            for code in sorted(principal.view_groups)]
-
-
 def _limit_rows(session: Session, status: str, principal: Principal, names: Names) -> dict[str, list[dict[str, Any]]]:
-    found = _limit_lists(session, status, principal)
-    clocks = sorted((c for part in found for c in part["cases"]), key=lambda c: (c.get("deadline_utc") or "", c["id"]))
-    steps = sorted((s for part in found for s in part["steps"]), key=lambda s: (s["due_utc"] or "", s["task_id"]))
+    """The supervision list in the viewer's reach (as GET /api/supervision/warnings|overdue answers it): every
+    department for a city-level supervisor, else the viewer's departments and those below them."""
+    found = supervision_reports.limit_list(session, status, department=None, bundle=None, due_from=None,
+                                           due_to=None, first=0, max_results=PAGE, departments=principal.view_groups)
+    clocks, steps = found["cases"], found["steps"]
     return {
         "cases": [{"instance_id": c["instance_id"], "bundle": names.bundle(c["bundle"]), "kind": c["kind_name"],
                    "department": names.department(c.get("department")), "deadline": _iso_local(c.get("deadline")),
-                   "limit_days": c["limit_days"]} for c in clocks[:PAGE]],
+                   "limit_days": c["limit_days"]} for c in clocks],
         "steps": [{"task_id": s["task_id"], "instance_id": s["instance_id"], "name": s["name"] or s["activity_id"],
                    "business_key": s["business_key"] or "—", "bundle": names.bundle(s["bundle"]),
                    "assignee": s["assignee"] or "未认领", "department": names.department(s["department"]),
-                   "due": _iso_local(s["due"])} for s in steps[:PAGE]]}
+                   "due": _iso_local(s["due"])} for s in steps]}
 
 
 def _iso_local(value: str | None) -> str:
@@ -132,12 +126,11 @@ def home(session: Session, principal: Principal) -> Home:
     """The 工作台 of `principal`."""
     result = Home(who=who(principal))
     names = Names.load(session)
-    if principal.roles & DEPARTMENT_STAFF:
-        mine = TaskFilter(scope_groups=principal.view_groups, scope_user=principal.username,
-                          assignee=principal.username)
-        result.my_tasks = [task_row(t, names) for t in queries.list_tasks(session, mine, max_results=PAGE)]
-        offered = TaskFilter(scope_groups=principal.act_groups, scope_user=principal.username, unassigned=True)
-        result.unclaimed = [task_row(t, names) for t in queries.list_tasks(session, offered, max_results=PAGE)]
+    if principal.roles & DEPARTMENT_STAFF:  # the same lists as GET /api/tasks?view=mine and ?view=unclaimed
+        mine = task_list.list_tasks(session, principal, TaskListQuery(view="mine", size=PAGE))
+        result.my_tasks, result.my_total = [task_row(t, names) for t in mine.items], mine.total
+        offered = task_list.list_tasks(session, principal, TaskListQuery(view="unclaimed", size=PAGE))
+        result.unclaimed, result.unclaimed_total = [task_row(t, names) for t in offered.items], offered.total
     if principal.roles & {SUPERVISOR, DEPARTMENT_HEAD}:
         result.warnings = _limit_rows(session, "WARNING", principal, names)
         result.overdue = _limit_rows(session, "OVERDUE", principal, names)

@@ -5,9 +5,9 @@ document.addEventListener("click", function (event) {
   if (!button) { return; }
   button.disabled = true;
   button.textContent = "领取中…";
-  Lianban.api("POST", "/engine-rest/task/" + encodeURIComponent(button.dataset.taskId) + "/claim", {})
+  Lianban.api("POST", "/api/tasks/" + encodeURIComponent(button.dataset.taskId) + "/claim", {})
     .then(function (result) {
-      if (result.status === 204) {
+      if (result.status === 200) {
         window.location.reload();
         return;
       }
