@@ -80,3 +80,8 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str,
 def count(sessions: sessionmaker[Session], query: Any) -> int:
     with transaction(sessions) as session:
         return int(session.scalar(query) or 0)
+
+
+def rows(sessions: sessionmaker[Session], query: Any) -> list[Any]:
+    with transaction(sessions) as session:
+        return list(session.execute(query))
