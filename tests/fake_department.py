@@ -130,11 +130,14 @@ def _birth(serial: int, body: dict[str, Any]) -> Answer:
 
 
 def _tax_deregistration(serial: int, body: dict[str, Any]) -> Answer:
-    """税务: deregister a taxpayer and issue a clearance certificate, or refuse while taxes are owed."""
+    """税务: deregister a taxpayer and issue a clearance certificate, or refuse while taxes are owed.
+
+    A name containing 欠税 owes taxes until a call carries the receipt of their payment (`arrears_receipt_no`).
+    """
     name = str(body.get("enterprise_name", ""))
     if not name:
         return 422, {"error_code": "MISSING_NAME", "message": "缺少纳税人名称"}
-    if "欠税" in name:
+    if "欠税" in name and not body.get("arrears_receipt_no"):
         return 422, {"error_code": "TAX_ARREARS", "message": f"纳税人“{name}”存在欠税，请结清后再申请注销"}
     return 200, {"certificate_number": f"SW-{serial:06d}", "enterprise_name": name}
 

@@ -113,6 +113,18 @@ SAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
+# 二次录入 tasks (form key `lianban:manual-entry`) have no file in forms/: their form is built from the result
+# fields of their topic in the connector file. One sample per manual topic of connectors.demo.json.
+MANUAL_ENTRY_SAMPLES: dict[str, dict[str, Any]] = {
+    "supervision.warning": {"warning_sms_receipt": "DX-20261130-0007", "warning_sent_on": TODAY},
+}
+
+
+def manual_entry_sample(topic: str, **changes: Any) -> dict[str, Any]:
+    """The result a clerk records for a 二次录入 task of `topic`, with `changes`."""
+    return {**MANUAL_ENTRY_SAMPLES[topic], **changes}
+
+
 def sample(name: str, context: Mapping[str, Any] | None = None, **changes: Any) -> dict[str, Any]:
     """The sample of form `name` with `changes`, less the fields the form hides for that data (and `context`)."""
     values = {**SAMPLES[name], **changes}

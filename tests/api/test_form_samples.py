@@ -6,6 +6,7 @@ that cannot be driven to its end through /api/tasks/{id}/form and /submit with t
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,18 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator import timesource
 from orchestrator.db import transaction
 from orchestrator.forms import registry
 from orchestrator.forms.validation import check
-from orchestrator.models import Job
+from orchestrator.models import AuditEvent, Job
+from orchestrator.scheduler import fire_due_timers
 from orchestrator.services.cases import complete_external
+from orchestrator.services.connectors import parse_connector_file
 from orchestrator.services.seed import seed_bundles
 from tests.conftest import ROOT
-from tests.form_samples import SAMPLES, form_of, sample
-from tests.helpers import activities, history_state, open_tasks, start
+from tests.form_samples import MANUAL_ENTRY_SAMPLES, SAMPLES, form_of, manual_entry_sample, sample
+from tests.helpers import activities, complete, history_state, open_tasks, start
 
 FORMS = ROOT / "forms"
 BUNDLES = sorted((ROOT / "bpmn").glob("*.bpmn"))
@@ -88,3 +92,49 @@ def _complete_jobs(sessions: sessionmaker[Session], case_id: str) -> bool:
         for job in jobs:
             complete_external(session, job.id, EXTERNAL_RESULTS.get(job.topic, {}), "department-system")
     return bool(jobs)
+
+
+# -- 二次录入 (manual entry): the form is built from the connector file, the sample is per topic ---------
+DEMO_CONNECTORS = ROOT / "connectors.demo.json"
+
+
+def test_every_manual_topic_of_the_demo_has_a_sample_of_exactly_its_result_fields() -> None:
+    manual = parse_connector_file(DEMO_CONNECTORS, DEMO_CONNECTORS.read_text(encoding="utf-8")).manual
+    assert sorted(MANUAL_ENTRY_SAMPLES) == sorted(manual)
+    for topic, configured in manual.items():
+        assert sorted(manual_entry_sample(topic)) == sorted(f.name for f in configured.result_fields), topic
+
+
+@pytest.mark.timeout(120)
+def test_the_manual_entry_sample_is_accepted_through_the_form_routes_and_the_step_goes_on(
+        client: FlaskClient, sessions: sessionmaker[Session], run_in_tx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The restaurant's step warning (supervision.warning) is 二次录入 in the demo: the window records the SMS."""
+    monkeypatch.setenv("LIANBAN_CONNECTORS", str(DEMO_CONNECTORS))
+    run_in_tx(seed_bundles, ROOT / "bpmn")
+    case_id = start(client, "restaurant_opening", START_VARIABLES["restaurant_opening"])["id"]
+    intake = next(t for t in open_tasks(client, case_id) if t["taskDefinitionKey"] == "task_intake")
+    complete(client, intake["id"], sample("restaurant-intake"))
+    assert "task_license_verification" in {t["taskDefinitionKey"] for t in open_tasks(client, case_id)}
+
+    timesource.set_offset(timedelta(days=1, seconds=1))  # the verification's one-day warning is due
+    fire_due_timers(sessions)
+    entries = [t for t in open_tasks(client, case_id) if t["formKey"] == "lianban:manual-entry"]
+    assert [t["taskDefinitionKey"] for t in entries] == ["service_license_verification_warning"], entries
+    served = client.get(f"/api/tasks/{entries[0]['id']}/form")
+    assert served.status_code == 200, served.get_json()
+    topic = served.get_json()["manual_entry"]["topic"]
+    values = manual_entry_sample(topic)
+    assert {c.get("key") for c in served.get_json()["schema"]["components"]} >= set(values)
+    response = client.post(f"/api/tasks/{entries[0]['id']}/submit", json={"values": values})
+    assert response.status_code == 200, response.get_json()
+
+    assert not [t for t in open_tasks(client, case_id) if t["formKey"] == "lianban:manual-entry"]
+    ended = [row for row in activities(client, case_id) if row["activityId"] == "service_license_verification_warning"]
+    assert len(ended) == 1 and ended[0]["endTime"] and not ended[0]["canceled"], ended
+    with transaction(sessions) as session:
+        job = session.scalar(select(Job).where(Job.instance_id == case_id, Job.topic == topic))
+        assert job is not None and job.state == "COMPLETED"
+        completed = session.scalars(select(AuditEvent.payload).where(AuditEvent.instance_id == case_id,
+                                                                     AuditEvent.event_type == "task.completed"))
+        recorded = [p for p in completed if p["task_id"] == job.id]
+    assert [sorted(p["variables"]) for p in recorded] == [sorted(values)], recorded
