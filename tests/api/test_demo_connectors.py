@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from tests.fake_department import FakeDepartment
 from tests.form_samples import decision, sample
@@ -36,13 +37,15 @@ def departments() -> Iterator[FakeDepartment]:
 
 
 @pytest.fixture()
-def demo_server(database_url: str, departments: FakeDepartment, tmp_path: Path,
+def demo_server(app: Flask, database_url: str, departments: FakeDepartment, tmp_path: Path,
                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    """The served app seeds the bundles and the demo accounts into the database `app` has just emptied."""
     demo = (ROOT / "connectors.demo.json").read_text(encoding="utf-8")
     assert DEMO_PORT in demo
     connectors = tmp_path / "connectors.demo.json"
     connectors.write_text(demo.replace(DEMO_PORT, departments.base_url), encoding="utf-8")
     monkeypatch.setenv("LIANBAN_CONNECTORS", str(connectors))
+    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")  # as `make run`: no broker server, the embedded worker
     server = Server(database_url, seed=True)
     yield server
     server.stop()
