@@ -11,13 +11,18 @@ One run prints:
   from the publication to the last completion, each job claimed, called and recorded in its own
   transactions under the case lock;
 - p50/p99 of job creation → completion, with jobs created at a steady pace below that capacity
-  (half of it), so that the figure is the latency of a job and not the length of a queue.
+  (half of it), so that the figure is the latency of a job and not the length of a queue;
+- CPU milliseconds per job: of the baseline's loop, of `run_job` called in this process (claim, call,
+  record; PostgreSQL's own CPU not included) and of the worker processes over the backlog (from
+  /proc: the Celery process with its threads, including its idle loop);
+- network round trips to PostgreSQL per job of `run_job` (claim and record), from libpq's trace.
 The fake department (tests/fake_department.py, no added latency) runs in a process of its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 import os
 import statistics
@@ -50,12 +55,12 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(int(len(ordered) * share), len(ordered) - 1)]
 
 
-def direct_calls(connector: Any, count: int) -> tuple[float, list[float]]:
-    """The baseline: the connector's own HTTP call in a loop; returns calls/s and per-call seconds."""
+def direct_calls(connector: Any, count: int) -> tuple[float, list[float], float]:
+    """The baseline: the connector's own HTTP call in a loop; returns calls/s, per-call seconds, CPU ms per call."""
     from orchestrator.services.connector_jobs import Claimed, call_department
 
     latencies: list[float] = []
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for n in range(count):
         claimed = Claimed(str(n), "bench", connector.topic, uuid.uuid4().hex, None, "bench",
                           {"company_name": f"直连第{n}有限公司"})
@@ -63,7 +68,14 @@ def direct_calls(connector: Any, count: int) -> tuple[float, list[float]]:
         outcome = call_department(connector, claimed)
         latencies.append(time.perf_counter() - step)
         assert outcome.kind == "completed", outcome
-    return count / (time.perf_counter() - began), latencies
+    cpu_ms = (time.process_time() - cpu) * 1000 / count
+    return count / (time.perf_counter() - began), latencies, cpu_ms
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Bench:
@@ -149,15 +161,39 @@ class Bench:
         self.wait_done(warm)
         return started
 
+    def in_process(self, count: int) -> dict[str, float]:
+        """`run_job` called here, one job after the other: jobs/s, CPU ms and round trips per job."""
+        from benchmarks.round_trips import count_round_trips
+        from orchestrator.services.connector_jobs import run_job
+
+        def run_all(job_ids: list[str]) -> None:
+            with self.app.app_context():
+                for job_id in job_ids:
+                    assert run_job(self.sessions, job_id) == "completed"
+
+        logging.getLogger("orchestrator.services.connector_jobs").setLevel(logging.WARNING)  # a line per job
+        run_all(self.create_jobs(10))  # connections and caches: not measured
+        job_ids = self.create_jobs(count)
+        began, cpu = time.perf_counter(), time.process_time()
+        run_all(job_ids)
+        figures = {"rate": count / (time.perf_counter() - began),
+                   "cpu_ms": (time.process_time() - cpu) * 1000 / count}
+        traced = self.create_jobs(20)
+        turns = count_round_trips(self.app.extensions["lianban.engine"], lambda: run_all(traced))
+        figures["round_trips"] = turns / len(traced) if turns is not None else float("nan")
+        return figures
+
     def run(self, processes: int, count: int) -> dict[str, float]:
         from tests.worker.processes import stop
 
         started = self.workers(processes)
         try:
             backlog = self.create_jobs(count)
+            cpu = sum(_cpu_seconds(process.pid) for process in started)
             began = time.time()
             self.publish(backlog)
             self.wait_done(backlog)
+            cpu_ms = (sum(_cpu_seconds(process.pid) for process in started) - cpu) * 1000 / count
             last = max(ended for _, ended in self.times(backlog))
             rate = count / (last - began)
             paced = self.create_jobs(max(count // 2, 20), pace_s=2.0 / rate)  # arrivals at half the capacity
@@ -167,7 +203,7 @@ class Bench:
             for process in started:
                 stop(process)
         return {"rate": rate, "p50": statistics.median(latencies) * 1000,
-                "p99": _percentile(latencies, 0.99) * 1000}
+                "p99": _percentile(latencies, 0.99) * 1000, "cpu_ms": cpu_ms}
 
     def close(self) -> None:
         from tests.worker.processes import stop
@@ -201,10 +237,11 @@ def main() -> None:
         connector = parse_connectors(path, path.read_text(encoding="utf-8"))["samr.issue_licence"]
         os.environ["LIANBAN_CONNECTORS"] = str(path)
         direct_calls(connector, 20)  # warm-up
-        direct_rate, direct_latencies = direct_calls(connector, args.jobs)
+        direct_rate, direct_latencies, direct_cpu_ms = direct_calls(connector, args.jobs)
         fresh_database(args.database_url)
         bench = Bench(args.database_url, path, pool)
         try:
+            here = bench.in_process(args.jobs)
             figures = {processes: bench.run(processes, args.jobs) for processes in (1, 2)}
         finally:
             bench.close()
@@ -213,12 +250,16 @@ def main() -> None:
     direct_p99 = _percentile(direct_latencies, 0.99) * 1000
     print(f"connector jobs: licence diagram, fake department on loopback (no added latency), {args.jobs} jobs each;"
           f" worker processes run {' '.join(pool)}")
-    print(f"  direct calls in a loop (baseline)   {direct_rate:8.1f} jobs/s"
-          f"  (call p50 {direct_p50:.1f} ms, p99 {direct_p99:.1f} ms)")
+    print(f"  direct calls in a loop (baseline)   {direct_rate:8.1f} jobs/s  (CPU {direct_cpu_ms:.2f} ms per call;"
+          f" call p50 {direct_p50:.1f} ms, p99 {direct_p99:.1f} ms)")
+    print(f"  run_job in this process, one by one {here['rate']:8.1f} jobs/s  (CPU {here['cpu_ms']:.2f} ms per job;"
+          f" {here['round_trips']:.1f} round trips per job; {here['rate'] / direct_rate:.2f} of direct)")
     for processes, figure in figures.items():
         label = f"{processes} worker process{'es' if processes > 1 else ''}"
-        print(f"  {label:<36}{figure['rate']:8.1f} jobs/s  (creation → completion p50 {figure['p50']:.1f} ms,"
-              f" p99 {figure['p99']:.1f} ms; {figure['rate'] / direct_rate:.2f} of direct)")
+        print(f"  {label:<36}{figure['rate']:8.1f} jobs/s  (CPU {figure['cpu_ms']:.2f} ms per job;"
+              f" creation → completion p50 {figure['p50']:.1f} ms, p99 {figure['p99']:.1f} ms;"
+              f" {figure['rate'] / direct_rate:.2f} of direct)")
+
 
 if __name__ == "__main__":
     main()

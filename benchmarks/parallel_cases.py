@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.engine import make_url
 
 from benchmarks.diagrams import parallel_diagram
+from benchmarks.round_trips import count_round_trips
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/lianban_bench"
 
@@ -129,37 +130,10 @@ class ServiceLayer:
     def round_trips(self, count: int) -> float | None:
         """Network round trips per case, read from libpq's protocol trace (PostgreSQL only).
 
-        A round trip is one turn from client messages to server messages in the trace; the benchmark's
-        own task lookup (inside the start transaction) is included.
+        The benchmark's own task lookup (inside the start transaction) is included.
         """
-        if self.engine.dialect.name != "postgresql":
-            return None
-        from psycopg.pq import Trace
-
-        with tempfile.TemporaryFile("w+") as trace:
-            def on_checkout(dbapi_connection: Any, *_args: Any) -> None:
-                dbapi_connection.pgconn.trace(trace.fileno())
-                dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
-
-            def on_checkin(dbapi_connection: Any, *_args: Any) -> None:
-                dbapi_connection.pgconn.untrace()
-
-            event.listen(self.engine.pool, "checkout", on_checkout)
-            event.listen(self.engine.pool, "checkin", on_checkin)
-            try:
-                self.run_cases(count)
-            finally:
-                event.remove(self.engine.pool, "checkout", on_checkout)
-                event.remove(self.engine.pool, "checkin", on_checkin)
-            trace.seek(0)
-            turns, previous = 0, ""
-            for line in trace:
-                side = line[:1]
-                if side == "B" and previous == "F":
-                    turns += 1
-                if side in "FB":
-                    previous = side
-        return turns / count
+        turns = count_round_trips(self.engine, lambda: self.run_cases(count))
+        return turns / count if turns is not None else None
 
     def timed(self, count: int, streams: int = 1) -> float:
         began = time.perf_counter()

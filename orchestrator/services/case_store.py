@@ -64,7 +64,7 @@ def from_locked_row(row: Any) -> CaseRecord:
 # Built once: the hot path runs these on every step, so no statement is constructed per call.
 _SELECTED = [_TABLE.c[name] for name in _COLUMNS]
 _LOCK_BY_ID = hot_sql.HotStatement(select(*_SELECTED).where(_TABLE.c.id == bindparam("row_id")).with_for_update())
-_LOCK_BY_OWNER: dict[str, hot_sql.HotStatement] = {}
+_LOCK_BY_OWNER: dict[tuple[str, tuple[str, ...]], hot_sql.HotStatement] = {}
 _INSERT = hot_sql.HotStatement(insert(_TABLE).values({name: bindparam(name) for name in _COLUMNS}))
 _UPDATE = hot_sql.HotStatement(
     update(_TABLE)
@@ -79,13 +79,13 @@ def lock(session: Session, instance_id: str) -> CaseRecord | None:
     return _from_values(values) if values is not None else None
 
 
-def _lock_by_owner(table: Table) -> hot_sql.HotStatement:
-    statement = _LOCK_BY_OWNER.get(table.name)
+def _lock_by_owner(table: Table, columns: tuple[str, ...] = ()) -> hot_sql.HotStatement:
+    statement = _LOCK_BY_OWNER.get((table.name, columns))
     if statement is None:
         statement = hot_sql.HotStatement(
-            select(*_SELECTED).join(table, table.c.instance_id == _TABLE.c.id)
+            select(*_SELECTED, *(table.c[name] for name in columns)).join(table, table.c.instance_id == _TABLE.c.id)
             .where(table.c.id == bindparam("row_id")).with_for_update(of=_TABLE))
-        _LOCK_BY_OWNER[table.name] = statement
+        _LOCK_BY_OWNER[(table.name, columns)] = statement
     return statement
 
 
@@ -93,6 +93,19 @@ def lock_owner_of(session: Session, table: Table, row_id: str) -> CaseRecord | N
     """Find and lock the case that owns a projection row (a task, a job, a timer) in one statement."""
     values = hot_sql.fetch_one(session, _lock_by_owner(table), {"row_id": row_id})
     return _from_values(values) if values is not None else None
+
+
+def lock_owner_with(session: Session, table: Table, row_id: str,
+                    columns: tuple[str, ...]) -> tuple[CaseRecord, tuple[Any, ...]] | None:
+    """`lock_owner_of` that also reads `columns` of the owned row, in the same statement (and round trip).
+
+    The row's values are read under the case lock, so they hold for the transaction as long as every
+    change of such a row takes the case lock first (jobs, tasks and timers do).
+    """
+    values = hot_sql.fetch_one(session, _lock_by_owner(table, columns), {"row_id": row_id})
+    if values is None:
+        return None
+    return _from_values(values[:len(_COLUMNS)]), values[len(_COLUMNS):]
 
 
 def lock_owner_of_ahead(session: Session, table: Table, row_id: str) -> Callable[[], CaseRecord | None]:

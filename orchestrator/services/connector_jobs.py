@@ -4,8 +4,11 @@ A job row is the truth (design.md, "How a change flows"). After the commit that 
 wakes a worker (`lianban.jobs.run`, only the job id); a sweeper re-publishes what was missed, what
 waited out its back-off and what a dead worker left locked. A run is three steps:
 
-1. claim, in one transaction under the case lock: a conditional UPDATE READY → LOCKED with this
-   worker's id and a lock that outlives the call (timeout + margin);
+1. claim, in one transaction under the case lock: READY → LOCKED with this worker's id and a lock
+   that outlives the call (timeout + margin). Two round trips on PostgreSQL: `BEGIN; SELECT` of the
+   case row FOR UPDATE together with the job's columns (its topic names the connector), then
+   `UPDATE job; INSERT audit event; UPDATE case; COMMIT` written behind (hot_sql.batched), the job's
+   UPDATE conditional on the row being as read;
 2. the HTTP call, outside any transaction, with `Idempotency-Key: <job.idempotency_key>` — the same key
    on every attempt, so the department applies the effect once however often it is called;
 3. record the outcome in a new transaction under the case lock, through the external-task services:
@@ -29,14 +32,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import timesource
 from orchestrator.db import transaction
-from orchestrator.errors import LianbanError, NotFoundError
+from orchestrator.errors import ConflictError, LianbanError, NotFoundError
 from orchestrator.models import Job
-from orchestrator.services import case_store, external_tasks
+from orchestrator.services import case_store, external_tasks, hot_sql
 from orchestrator.services.audit import record_event
 from orchestrator.services.cases import ACTIVE
 from orchestrator.services.connectors import (
@@ -85,24 +88,57 @@ class Outcome:
 
 
 # -- one run ---------------------------------------------------------------------------------------
-def claim(session: Session, job_id: str, connector: Connector, worker: str, now: datetime) -> Claimed | None:
-    """READY (or LOCKED with an expired lock) → LOCKED by `worker`, under the case lock; None if not runnable."""
-    case = case_store.lock_owner_of(session, _JOBS, job_id)
-    if case is None or case.state != ACTIVE:
+_CLAIM_READ = ("topic", "state", "lock_expires_at", "retries", "suspended", "idempotency_key", "attempts")
+_CLAIM = hot_sql.HotStatement(
+    update(_JOBS).where(_JOBS.c.id == bindparam("job_id"), _JOBS.c.state == bindparam("read_state"),
+                        _JOBS.c.attempts == bindparam("read_attempts"))
+    .values(state=bindparam("new_state"), worker_id=bindparam("new_worker_id"),
+            lock_expires_at=bindparam("new_lock_expires_at"), attempts=bindparam("new_attempts"))
+)
+
+
+class JobTakenError(ConflictError):
+    """The job row changed between the locked read and the claim (a path that skipped the case lock)."""
+
+    code = "job.taken"
+
+
+def _taken() -> JobTakenError:
+    return JobTakenError("任务已被其他工作者领取", "The job was taken by another worker")
+
+
+def runnable(state: str, lock_expires_at: datetime | None, retries: int | None, suspended: bool,
+             now: datetime) -> bool:
+    """`external_tasks._fetchable`, decided on the job's row as read under the case lock."""
+    if suspended or (retries is not None and retries <= 0):
+        return False
+    if state == external_tasks.READY:
+        return lock_expires_at is None or lock_expires_at <= now
+    return state == external_tasks.LOCKED and lock_expires_at is not None and lock_expires_at <= now
+
+
+def claim(session: Session, job_id: str, worker: str, now: datetime) -> tuple[Connector, Claimed] | None:
+    """READY (or LOCKED with an expired lock) → LOCKED by `worker`, under the case lock; None if not runnable.
+
+    None too for a job whose topic has no connector (pulled by a department system, or 二次录入).
+    """
+    found = case_store.lock_owner_with(session, _JOBS, job_id, _CLAIM_READ)
+    if found is None:
+        return None
+    case, (topic, state, lock_expires_at, retries, suspended, key, attempts) = found
+    connector = connector_for(topic)
+    if connector is None or case.state != ACTIVE or not runnable(state, lock_expires_at, retries, suspended, now):
         return None
     expires = now + timedelta(seconds=connector.timeout_s + connector.lock_margin_s)
-    row = session.execute(
-        update(Job).where(Job.id == job_id, Job.topic == connector.topic, external_tasks._fetchable(now))
-        .values(state=external_tasks.LOCKED, worker_id=worker, lock_expires_at=expires, attempts=Job.attempts + 1)
-        .returning(Job.idempotency_key, Job.retries)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if row is None:
-        return None
-    record_event(session, case, "job.locked", worker, {"job_id": job_id, "topic": connector.topic,
-                                                       "connector": True, "lock_expires_at": expires.isoformat()})
-    case_store.save(session, case)
-    return Claimed(job_id, case.id, connector.topic, row.idempotency_key, row.retries, worker, dict(case.variables))
+    with hot_sql.batched(session):  # with the COMMIT: one round trip on PostgreSQL
+        hot_sql.execute_checked(session, _CLAIM, {
+            "job_id": job_id, "read_state": state, "read_attempts": attempts, "new_state": external_tasks.LOCKED,
+            "new_worker_id": worker,
+            "new_lock_expires_at": expires, "new_attempts": attempts + 1}, _taken)
+        record_event(session, case, "job.locked", worker, {"job_id": job_id, "topic": topic, "connector": True,
+                                                           "lock_expires_at": expires.isoformat()})
+        case_store.save(session, case)
+    return connector, Claimed(job_id, case.id, topic, key, retries, worker, dict(case.variables))
 
 
 def call_department(connector: Connector, claimed: Claimed) -> Outcome:
@@ -172,14 +208,15 @@ def record(session: Session, connector: Connector, claimed: Claimed, outcome: Ou
 
 def run_job(factory: sessionmaker[Session], job_id: str) -> str:
     """Claim, call, record. Returns skipped | completed | bpmn_error | failed | incident | lost."""
-    with transaction(factory) as session:
-        topic = session.scalar(select(Job.topic).where(Job.id == job_id))
-        connector = connector_for(topic) if topic is not None else None
-        if connector is None:
-            return "skipped"  # gone, or a pull-only topic
-        claimed = claim(session, job_id, connector, worker_id(), _now())
-    if claimed is None:
-        return "skipped"  # done, taken by another worker, waiting out a back-off, or its case is not active
+    try:
+        with transaction(factory) as session:
+            claim_result = claim(session, job_id, worker_id(), _now())
+    except JobTakenError:
+        claim_result = None
+    if claim_result is None:
+        # Gone, done, a pull-only topic, taken by another worker, waiting out a back-off, or its case is not active.
+        return "skipped"
+    connector, claimed = claim_result
     outcome = call_department(connector, claimed)
     try:
         with transaction(factory) as session:
@@ -228,5 +265,5 @@ def sweep(factory: sessionmaker[Session], publish: Publisher | None = None, now:
     return len(due)
 
 
-__all__ = ["PUBLISHER", "Claimed", "Outcome", "call_department", "claim", "due_job_ids", "next_retry",
-           "publish_after_commit", "record", "run_job", "sweep", "wake", "worker_id"]
+__all__ = ["PUBLISHER", "Claimed", "JobTakenError", "Outcome", "call_department", "claim", "due_job_ids",
+           "next_retry", "publish_after_commit", "record", "run_job", "runnable", "sweep", "wake", "worker_id"]

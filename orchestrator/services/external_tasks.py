@@ -171,7 +171,29 @@ def _lock_job(session: Session, job_id: str) -> tuple[CaseRecord, Job]:
     return case, job
 
 
-def _require_owner(job: Job, worker_id: str, action_zh: str, action_en: str) -> None:
+@dataclass(frozen=True)
+class _OwnedJob:
+    """What a lock owner's report needs of its job, read with the case lock (no ORM load)."""
+
+    id: str
+    state: str
+    worker_id: str | None
+    activity_id: str
+
+
+_OWNED_COLUMNS = ("state", "worker_id", "activity_id")
+
+
+def _lock_owned_job(session: Session, job_id: str) -> tuple[CaseRecord, _OwnedJob]:
+    """`_lock_job` for reports that only read the job: its columns travel with the case lock (one round trip)."""
+    found = case_store.lock_owner_with(session, _JOBS, job_id, _OWNED_COLUMNS)
+    if found is None or found[1][0] not in OPEN_STATES:
+        raise _not_found(job_id)
+    case, (state, worker, activity_id) = found
+    return case, _OwnedJob(job_id, state, worker, activity_id)
+
+
+def _require_owner(job: Job | _OwnedJob, worker_id: str, action_zh: str, action_en: str) -> None:
     if job.state != LOCKED or job.worker_id != worker_id:
         holder = job.worker_id if job.state == LOCKED else None
         raise WrongWorkerError(
@@ -189,7 +211,7 @@ def complete(session: Session, job_id: str, worker_id: str, variables: Mapping[s
     Camunda keeps local variables on the activity's scope, which ends with the task: they are
     accepted and recorded in the audit event only.
     """
-    case_row, job = _lock_job(session, job_id)
+    case_row, job = _lock_owned_job(session, job_id)
     _require_owner(job, worker_id, "完成", "completed")
     case = load_case(session, case_row.id, instance=case_row)
     if job_id not in case.before.external_tasks:
@@ -253,8 +275,8 @@ def bpmn_error(session: Session, job_id: str, worker_id: str, error_code: str, e
     raises one for an unhandled BPMN error too). Returns whether it was caught.
     """
     now = _now()
-    case_row, job = _lock_job(session, job_id)
-    _require_owner(job, worker_id, "抛出 BPMN 错误", "reported as BPMN error")
+    case_row, owned = _lock_owned_job(session, job_id)
+    _require_owner(owned, worker_id, "抛出 BPMN 错误", "reported as BPMN error")
     case = load_case(session, case_row.id, instance=case_row)
     if job_id not in case.before.external_tasks:
         raise _not_found(job_id)
@@ -265,6 +287,8 @@ def bpmn_error(session: Session, job_id: str, worker_id: str, error_code: str, e
         save_case(session, case, worker_id)
         return True
     # Nothing caught it: the engine state is unchanged; park the task behind an incident.
+    job = session.get(Job, job_id, populate_existing=True)
+    assert job is not None  # its case is locked: the row is as read above
     job.state = READY
     job.worker_id = None
     job.lock_expires_at = None

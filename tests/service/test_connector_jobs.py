@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,22 @@ def test_the_demo_file_calls_the_fake_departments_and_routes_one_topic_to_manual
     bundles = "".join(p.read_text(encoding="utf-8") for p in (root / "bpmn").glob("*.bpmn"))
     assert all(f'camunda:topic="{topic}"' in bundles for topic in [*demo.http, *demo.manual])
     assert "connectors.demo.json" in (root / "Makefile").read_text(encoding="utf-8")
+
+
+def test_a_claim_is_one_locking_read_and_three_writes_and_a_second_claim_writes_nothing(
+    app: Flask, sessions: sessionmaker[Session], run_in_tx: Any, connectors: Path,
+) -> None:
+    """Counted, not timed: on PostgreSQL the read goes with BEGIN and the writes with COMMIT (two round trips)."""
+    from tests.service.test_hot_path import counting
+
+    instance_id, job_id = _start(run_in_tx, "西宁领取有限公司")
+    with counting(app) as counts, transaction(sessions) as session:
+        claimed = connector_jobs.claim(session, job_id, "worker-a", datetime.now(UTC))
+    assert claimed is not None and claimed[1].idempotency_key and claimed[1].instance_id == instance_id
+    verbs = [statement.split()[0].upper() for statement in counts.statements]
+    assert verbs == ["SELECT", "UPDATE", "INSERT", "UPDATE"] and counts.commits == 1, counts.statements
+    with counting(app) as counts, transaction(sessions) as session:  # LOCKED, lock not expired: not runnable
+        assert connector_jobs.claim(session, job_id, "worker-b", datetime.now(UTC)) is None
+    assert [statement.split()[0].upper() for statement in counts.statements] == ["SELECT"]
+    _, _, job = _case(sessions, instance_id)  # also verifies the case's audit chain
+    assert (job.state, job.worker_id, job.attempts) == ("LOCKED", "worker-a", 1)
