@@ -108,3 +108,18 @@ def test_id_numbers_are_masked_until_someone_with_a_need_asks_and_each_view_in_c
                                  ("alice", case_id, ["applicant_id_number"], "process variables")]
     with transaction(sessions) as session:
         assert verify_all(session, None) is None  # the views are on the global chain, which stays intact
+
+
+def test_the_variables_a_completion_returns_are_masked_as_well(
+        client: FlaskClient, client_as: Callable[..., FlaskClient], sessions: sessionmaker[Session]) -> None:
+    deploy_paths(client, TOWNSHIP)
+    case_id = _start_as(client_as("applicant"), "A-2")
+    task = task_by_key(client, case_id, "task_township_review")
+    reviewer = client_as("reviewer", departments=["township-tiantan"], username="tt-reviewer")
+    done = reviewer.post(f"/engine-rest/task/{task['id']}/complete",
+                         json={"variables": {"township_opinion": {"value": "同意", "type": "String"}},
+                               "withVariablesInReturn": True})
+    assert done.status_code == 200, done.get_json()
+    body = done.get_json()
+    assert body["applicant_id_number"]["value"] == MASKED and body["township_opinion"]["value"] == "同意"
+    assert _viewed(sessions) == []

@@ -83,12 +83,14 @@ def task_variables(task_id: str) -> Response:
 @blueprint.post("/task/<task_id>/complete")
 @blueprint.post("/task/<task_id>/submit-form")
 def complete_task(task_id: str) -> Response | tuple[str, int]:
-    """办理任务并提交结果变量"""
+    """办理任务并提交结果变量（withVariablesInReturn 返回的身份证号同样默认脱敏）"""
     body = json_body()
     variables = parse_variables(body.get("variables"))
     with unit_of_work() as session:
         instance = cases.complete_task(session, task_id, variables, actor(), as_user=require_user())
-        result = typed_variables(instance.variables) if body.get("withVariablesInReturn") else None
+        result = None
+        if body.get("withVariablesInReturn"):
+            result = typed_variables(case_data_for_viewer(session, instance.id, instance.variables, "task completion"))
     if result is None:
         return "", 204
     return jsonify(result)
