@@ -15,7 +15,7 @@ from orchestrator.errors import InvalidRequestError
 from orchestrator.models import ApiToken, Department, User
 from orchestrator.services import accounts
 from orchestrator.services.accounts import UserInput
-from orchestrator.web.request_args import body_str, json_body, query_int, query_time_value
+from orchestrator.web.request_args import body_str, json_body, query_page, query_time_value
 from orchestrator.web.session import unit_of_work
 
 blueprint = Blueprint("accounts", __name__, url_prefix="/api")
@@ -102,7 +102,7 @@ def change_password() -> tuple[str, int]:
 def list_users() -> Response:
     """用户列表（管理员）"""
     with unit_of_work() as session:
-        users = accounts.list_users(session, query_int("firstResult", 0), query_int("maxResults", 100))
+        users = accounts.list_users(session, *query_page())
         return jsonify([_user_json(u, accounts.user_departments(session, u.id)) for u in users])
 
 

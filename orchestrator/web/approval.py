@@ -18,7 +18,7 @@ from orchestrator.services import (
     proxies,
 )
 from orchestrator.web.apidoc import doc
-from orchestrator.web.request_args import body_str, json_body, query_int
+from orchestrator.web.request_args import body_str, json_body, query_page
 from orchestrator.web.session import unit_of_work
 
 blueprint = Blueprint("approval", __name__, url_prefix="/api")
@@ -224,10 +224,10 @@ def my_copies() -> Response:
     """我的抄送（未读数、列表）"""
     who = require_user()
     unread = _query_flag("unread")
-    first, max_results = query_int("firstResult", 0), min(max(query_int("maxResults", 100), 1), 1000)
+    first, max_results = query_page()
     with unit_of_work() as session:
         return jsonify(carbon_copies.my_copies(session, who.username, approval_access.groups_of(who), unread,
-                                               max(first, 0), max_results))
+                                               first, max_results))
 
 
 @blueprint.post("/cc/<int:copy_id>/read")

@@ -29,6 +29,10 @@ def problem_response(problem: dict[str, Any], status: int) -> Response:
 
 
 def register(app: Flask) -> None:
+    from orchestrator.web.request_args import refuse_nul_in_query_and_form
+
+    app.before_request(refuse_nul_in_query_and_form)
+
     @app.errorhandler(LianbanError)
     def _lianban(error: LianbanError) -> Response:
         return problem_response(error.to_problem(), error.status)

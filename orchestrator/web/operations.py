@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from orchestrator.services import manual_entry, operations
 from orchestrator.web.apidoc import doc as _doc
 from orchestrator.web.apidoc import query_param as _query
-from orchestrator.web.request_args import actor, query_int
+from orchestrator.web.request_args import actor, query_page
 from orchestrator.web.session import unit_of_work
 
 blueprint = Blueprint("operations", __name__)
@@ -31,7 +31,7 @@ def list_jobs() -> Response:
     job_filter = operations.JobFilter(states=operations.parse_states(request.args.get("state")),
                                       topic=request.args.get("topic") or None,
                                       instance_id=request.args.get("caseId") or None)
-    first, max_results = query_int("firstResult", 0), query_int("maxResults", 100)
+    first, max_results = query_page()
     with unit_of_work() as session:
         return jsonify(operations.list_jobs(session, job_filter, first, max_results))
 

@@ -48,15 +48,39 @@ def _nul_at(value: Any, path: str) -> str | None:
     return None
 
 
+# Larger integers do not fit the database's BIGINT (an OFFSET, a LIMIT) and mean nothing as a count.
+QUERY_INT_LIMIT = 2**53
+
+
 def query_int(name: str, default: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise InvalidRequestError(f"参数 {name} 必须是整数", f"Query parameter {name} must be an integer",
                                   field=name) from exc
+    if abs(value) > QUERY_INT_LIMIT:
+        raise InvalidRequestError(f"参数 {name} 超出范围", f"Query parameter {name} is out of range", field=name)
+    return value
+
+
+def refuse_nul_in_query_and_form() -> None:
+    """Before every request: a NUL character in a query or form parameter is a 400 naming it (no database text
+    can hold one, and PostgreSQL would refuse it deep inside a query)."""
+    for source in (request.args, request.form if request.mimetype in _FORM_TYPES else None):
+        if source is None:
+            continue
+        for key, values in source.lists():
+            if "\x00" in key or any("\x00" in v for v in values):
+                where = key.replace("\x00", "\\0")
+                raise InvalidRequestError(f"参数 {where} 含有空字符（NUL）",
+                                          f"Parameter {where} contains a NUL character",
+                                          field=where, code="request.nul_character")
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def query_bool(name: str) -> bool:
@@ -102,14 +126,14 @@ def query_local_moment(name: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=SHANGHAI)
 
 
-def query_page(limit: int = 1000) -> tuple[int, int]:
-    """firstResult / maxResults, checked."""
-    first, max_results = query_int("firstResult", 0), query_int("maxResults", 100)
+def query_page(limit: int = 1000, default: int = 100, minimum: int = 1) -> tuple[int, int]:
+    """firstResult / maxResults, checked (the Camunda routes take maxResults=0, an empty page, as Camunda does)."""
+    first, max_results = query_int("firstResult", 0), query_int("maxResults", default)
     if first < 0:
         raise InvalidRequestError("firstResult 不能为负数", "firstResult must be ≥ 0", field="firstResult")
-    if not 1 <= max_results <= limit:
-        raise InvalidRequestError(f"maxResults 应在 1 到 {limit} 之间", f"maxResults must be 1..{limit}",
-                                  field="maxResults")
+    if not minimum <= max_results <= limit:
+        raise InvalidRequestError(f"maxResults 应在 {minimum} 到 {limit} 之间",
+                                  f"maxResults must be {minimum}..{limit}", field="maxResults")
     return first, max_results
 
 

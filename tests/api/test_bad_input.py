@@ -97,3 +97,40 @@ def test_unknown_task_and_instance_are_404_problems(client: FlaskClient) -> None
 def test_bad_query_parameters_name_the_parameter(client: FlaskClient) -> None:
     assert _problem(client.get("/engine-rest/task?maxResults=lots"))["field"] == "maxResults"
     assert _problem(client.get("/engine-rest/task?dueBefore=yesterday"))["field"] == "dueBefore"
+
+
+# Found by schemathesis against /api/openapi.json: each of these was a 500 from the database.
+@pytest.mark.parametrize("path", ["/engine-rest/process-definition", "/engine-rest/process-instance",
+                                  "/engine-rest/task", "/engine-rest/external-task",
+                                  "/engine-rest/history/process-instance",
+                                  "/engine-rest/history/activity-instance", "/api/jobs", "/api/users", "/api/cc"])
+@pytest.mark.parametrize(("query", "field"), [("maxResults=-1", "maxResults"), ("firstResult=-1", "firstResult"),
+                                              ("firstResult=99999999999999999999", "firstResult"),
+                                              ("maxResults=1000001", "maxResults")])
+def test_paging_out_of_range_is_a_400_naming_the_parameter(client: FlaskClient, path: str, query: str,
+                                                           field: str) -> None:
+    response = client.get(f"{path}?{query}")
+    assert response.status_code == 400 and _problem(response)["field"] == field
+
+
+def test_camunda_lists_take_max_results_zero_as_an_empty_page(client: FlaskClient) -> None:
+    deploy(client, {"p.bpmn": parallel_diagram(2)})
+    assert client.get("/engine-rest/process-definition?maxResults=0").get_json() == []
+    assert len(client.get("/engine-rest/process-definition?maxResults=1").get_json()) == 1
+
+
+@pytest.mark.parametrize("url", ["/engine-rest/task?assignee=a%00b", "/engine-rest/task?candidateUser=%00",
+                                 "/api/tasks?caseNumber=x%00", "/engine-rest/process-definition?key%00=1"])
+def test_a_nul_character_in_a_query_parameter_is_a_400_naming_it(client: FlaskClient, url: str) -> None:
+    response = client.get(url)
+    body = _problem(response)
+    assert response.status_code == 400 and body["code"] == "request.nul_character"
+    assert body["field"] in url.split("?", 1)[1].replace("%00", "\\0")
+
+
+def test_a_nul_character_in_a_form_field_of_a_deployment_is_a_400(client: FlaskClient) -> None:
+    data = {"deployment-name": "bad\x00name",
+            "diagram.bpmn": (io.BytesIO(parallel_diagram(2)), "diagram.bpmn")}
+    response = client.post("/engine-rest/deployment/create", data=data, content_type="multipart/form-data")
+    assert response.status_code == 400 and _problem(response)["field"] == "deployment-name"
+    assert client.get("/engine-rest/process-definition/count").get_json()["count"] == 0

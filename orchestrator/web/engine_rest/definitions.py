@@ -15,7 +15,7 @@ from orchestrator.web.camunda_json import (
     parse_variables,
 )
 from orchestrator.web.engine_rest import blueprint
-from orchestrator.web.request_args import actor, body_str, json_body, query_bool, query_int
+from orchestrator.web.request_args import actor, body_str, json_body, query_bool, query_page
 from orchestrator.web.session import unit_of_work
 
 RESERVED_FIELDS = {"deployment-name", "deployment-source", "enable-duplicate-filtering", "deploy-changed-only",
@@ -46,11 +46,11 @@ def create_deployment() -> tuple[Response, int]:
 @blueprint.get("/process-definition")
 def list_process_definitions() -> Response:
     """查询流程定义"""
+    first, max_results = query_page(default=100, minimum=0)
     with unit_of_work() as session:
         items = definitions.list_definitions(session, key=request.args.get("key"),
                                              latest_only=query_bool("latestVersion"),
-                                             first=query_int("firstResult", 0),
-                                             max_results=query_int("maxResults", 100))
+                                             first=first, max_results=max_results)
         return jsonify([definition_json(d) for d in items])
 
 

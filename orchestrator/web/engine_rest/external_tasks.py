@@ -13,7 +13,7 @@ from orchestrator.services import external_tasks
 from orchestrator.services.external_tasks import ExternalTaskFilter, FetchRequest, LockedTask, TopicRequest
 from orchestrator.web.camunda_json import camunda_time, parse_variables, typed_variables
 from orchestrator.web.engine_rest import blueprint
-from orchestrator.web.request_args import actor, json_body, query_bool, query_int
+from orchestrator.web.request_args import actor, json_body, query_bool, query_page
 from orchestrator.web.session import unit_of_work
 
 POLL_INTERVAL_S = 0.2
@@ -166,8 +166,8 @@ def _filter() -> ExternalTaskFilter:
 def list_external_tasks() -> Response:
     """查询外部任务"""
     with unit_of_work() as session:
-        items = external_tasks.list_external_tasks(session, _filter(), first=query_int("firstResult", 0),
-                                                   max_results=query_int("maxResults", 100))
+        first, max_results = query_page(default=100, minimum=0)
+        items = external_tasks.list_external_tasks(session, _filter(), first=first, max_results=max_results)
         return jsonify([_external_task_json(j) for j in items])
 
 

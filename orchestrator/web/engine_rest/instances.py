@@ -20,7 +20,7 @@ from orchestrator.web.camunda_json import (
     typed_variables,
 )
 from orchestrator.web.engine_rest import blueprint
-from orchestrator.web.request_args import actor, body_str, json_body, query_bool, query_int
+from orchestrator.web.request_args import actor, body_str, json_body, query_bool, query_page
 from orchestrator.web.session import unit_of_work
 
 
@@ -42,8 +42,9 @@ def _instance_filter(*, active_only: bool, finished_only: bool = False) -> Insta
 def list_process_instances() -> Response:
     """查询运行中的办件（申请人只能查到自己的办件）"""
     with unit_of_work() as session:
-        items = queries.list_instances(session, _instance_filter(active_only=True), first=query_int("firstResult", 0),
-                                       max_results=query_int("maxResults", 100))
+        first, max_results = query_page(default=100, minimum=0)
+        items = queries.list_instances(session, _instance_filter(active_only=True), first=first,
+                                       max_results=max_results)
         return jsonify([instance_json(i) for i in items])
 
 
@@ -175,8 +176,8 @@ def history_process_instances() -> Response:
     """查询历史办件（含已结束的）"""
     with unit_of_work() as session:
         f = _instance_filter(active_only=query_bool("unfinished"), finished_only=query_bool("finished"))
-        items = queries.list_instances(session, f, first=query_int("firstResult", 0),
-                                       max_results=query_int("maxResults", 100))
+        first, max_results = query_page(default=100, minimum=0)
+        items = queries.list_instances(session, f, first=first, max_results=max_results)
         return jsonify([history_instance_json(i) for i in items])
 
 
@@ -190,10 +191,11 @@ def history_process_instance(instance_id: str) -> Response:
 @blueprint.get("/history/activity-instance")
 def history_activity_instances() -> Response:
     """查询办件经过的环节（历史活动实例）"""
+    first, max_results = query_page(default=1000, minimum=0)
     with unit_of_work() as session:
         items = queries.list_activities(session, instance_id=request.args.get("processInstanceId"),
                                         activity_id=request.args.get("activityId"),
-                                        first=query_int("firstResult", 0), max_results=query_int("maxResults", 1000))
+                                        first=first, max_results=max_results)
         return jsonify([activity_json(a) for a in items])
 
 

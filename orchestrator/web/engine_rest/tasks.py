@@ -17,7 +17,7 @@ from orchestrator.web.request_args import (
     body_str,
     json_body,
     query_bool,
-    query_int,
+    query_page,
     query_time,
     user_id_field,
 )
@@ -51,8 +51,8 @@ def _filter(source: Any) -> TaskFilter:
 def list_tasks() -> Response:
     """查询待办任务"""
     with unit_of_work() as session:
-        items = queries.list_tasks(session, _filter(request.args), first=query_int("firstResult", 0),
-                                   max_results=query_int("maxResults", 100))
+        first, max_results = query_page(default=100, minimum=0)
+        items = queries.list_tasks(session, _filter(request.args), first=first, max_results=max_results)
         return jsonify([task_json(t) for t in items])
 
 
