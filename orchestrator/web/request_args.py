@@ -67,8 +67,13 @@ def query_int(name: str, default: int) -> int:
 
 
 def refuse_nul_in_query_and_form() -> None:
-    """Before every request: a NUL character in a query or form parameter is a 400 naming it (no database text
-    can hold one, and PostgreSQL would refuse it deep inside a query)."""
+    """Before every request: a NUL character in a path segment, a query or a form parameter is a 400 naming it
+    (no database text can hold one, and PostgreSQL would refuse it deep inside a query)."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidRequestError(f"路径参数 {name} 含有空字符（NUL）",
+                                      f"Path parameter {name} contains a NUL character",
+                                      field=name, code="request.nul_character")
     for source in (request.args, request.form if request.mimetype in _FORM_TYPES else None):
         if source is None:
             continue

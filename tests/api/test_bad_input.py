@@ -134,3 +134,12 @@ def test_a_nul_character_in_a_form_field_of_a_deployment_is_a_400(client: FlaskC
     response = client.post("/engine-rest/deployment/create", data=data, content_type="multipart/form-data")
     assert response.status_code == 400 and _problem(response)["field"] == "deployment-name"
     assert client.get("/engine-rest/process-definition/count").get_json()["count"] == 0
+
+
+@pytest.mark.parametrize(("url", "field"), [("/engine-rest/task/%00", "task_id"),
+                                            ("/engine-rest/process-instance/a%00b", "instance_id"),
+                                            ("/engine-rest/process-definition/key/%00/xml", "key"),
+                                            ("/api/tasks/%00/draft", "task_id")])
+def test_a_nul_character_in_a_path_segment_is_a_400_naming_it(client: FlaskClient, url: str, field: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 400 and _problem(response)["field"] == field
