@@ -34,11 +34,13 @@ _ERRORS = {
 }
 
 
-def _doc(summary_ok: str, body: dict[str, Any] | None = None, **details: Any) -> Callable[[F], F]:
-    """OpenAPI details: the 200 answer, the usual problems, and the JSON body when there is one."""
+def _doc(summary_ok: str, body: dict[str, Any] | None = None, *, returns: str = "object",
+         **details: Any) -> Callable[[F], F]:
+    """OpenAPI details: the 200 answer (a JSON object or array), the usual problems, and the JSON body if any."""
     if body is not None:
         details["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    return doc(responses={"200": {"description": summary_ok, "content": _JSON}, **_ERRORS}, **details)
+    content = _JSON if returns == "object" else {"application/json": {"schema": {"type": returns}}}
+    return doc(responses={"200": {"description": summary_ok, "content": content}, **_ERRORS}, **details)
 
 
 def _object(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +52,7 @@ _REASON = {"type": "string", "maxLength": 2000, "description": "理由（必填�
 
 
 @blueprint.get("/tasks/<task_id>/send-back-targets")
-@_doc("可退回的环节：本分支内（across_split=false）与并联分支开始之前（需预览确认）")
+@_doc("可退回的环节：本分支内（across_split=false）与并联分支开始之前（需预览确认）", returns="array")
 def send_back_targets(task_id: str) -> Response:
     """可退回的环节（最近的在前）"""
     with unit_of_work() as session:
@@ -240,7 +242,7 @@ def read_copy(copy_id: int) -> Response:
 
 
 @blueprint.get("/proxies")
-@_doc("我设置的或代我的代理（管理员看全部）")
+@_doc("我设置的或代我的代理（管理员看全部）", returns="array")
 def list_proxies() -> Response:
     """代理设置列表"""
     who = require_user()

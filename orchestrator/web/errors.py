@@ -33,6 +33,12 @@ def register(app: Flask) -> None:
 
     app.before_request(refuse_nul_in_query_and_form)
 
+    @app.after_request
+    def _no_content_has_no_type(response: Response) -> Response:
+        if response.status_code == 204:  # Flask labels an empty body text/html
+            response.headers.pop("Content-Type", None)
+        return response
+
     @app.errorhandler(LianbanError)
     def _lianban(error: LianbanError) -> Response:
         return problem_response(error.to_problem(), error.status)
@@ -42,7 +48,11 @@ def register(app: Flask) -> None:
         status = error.code or 500
         zh = HTTP_MESSAGES_ZH.get(status, "请求无法处理")
         problem = LianbanError(zh, error.description or error.name, code=f"http.{status}", status=status).to_problem()
-        return problem_response(problem, status)
+        response = problem_response(problem, status)
+        for name, value in error.get_headers():  # Allow on a 405, Retry-After, WWW-Authenticate: kept
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -143,3 +143,16 @@ def test_a_nul_character_in_a_form_field_of_a_deployment_is_a_400(client: FlaskC
 def test_a_nul_character_in_a_path_segment_is_a_400_naming_it(client: FlaskClient, url: str, field: str) -> None:
     response = client.get(url)
     assert response.status_code == 400 and _problem(response)["field"] == field
+
+
+def test_a_method_not_allowed_names_the_allowed_ones(client: FlaskClient) -> None:
+    response = client.open("/engine-rest/task", method="TRACE")
+    assert response.status_code == 405 and _problem(response)["code"] == "http.405"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_an_empty_answer_carries_no_content_type(client: FlaskClient) -> None:
+    deploy(client, {"p.bpmn": parallel_diagram(2)})
+    task = open_tasks(client, start(client, "parallel5")["id"])[0]
+    response = client.post(f"/engine-rest/task/{task['id']}/claim", json={"userId": "admin"})
+    assert response.status_code == 204 and "Content-Type" not in response.headers
