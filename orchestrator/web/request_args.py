@@ -88,8 +88,16 @@ def refuse_nul_in_query_and_form() -> None:
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+
+
 def query_bool(name: str) -> bool:
-    return request.args.get(name, "").lower() in ("true", "1", "yes")
+    """true/false (1/0, yes/no); absent or empty is false; anything else is a 400 naming the parameter."""
+    raw = request.args.get(name, "").lower()
+    if raw not in _TRUE and raw not in _FALSE:
+        raise InvalidRequestError(f"参数 {name} 应为 true 或 false", f"Query parameter {name} must be true or false",
+                                  field=name)
+    return raw in _TRUE
 
 
 def query_time(name: str) -> datetime | None:

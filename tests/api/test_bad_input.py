@@ -95,6 +95,8 @@ def test_unknown_task_and_instance_are_404_problems(client: FlaskClient) -> None
 
 
 def test_bad_query_parameters_name_the_parameter(client: FlaskClient) -> None:
+    assert _problem(client.get("/engine-rest/process-definition?latestVersion=maybe"))["field"] == "latestVersion"
+    assert client.get("/engine-rest/process-definition?latestVersion=false").status_code == 200
     assert _problem(client.get("/engine-rest/task?maxResults=lots"))["field"] == "maxResults"
     assert _problem(client.get("/engine-rest/task?dueBefore=yesterday"))["field"] == "dueBefore"
 
