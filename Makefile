@@ -19,8 +19,16 @@ run: $(STAMP)
 	$(PY) -m tests.fake_department --port 9101 & trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
 	LIANBAN_CONNECTORS="$${LIANBAN_CONNECTORS:-$(DEMO_CONNECTORS)}" $(PY) -m orchestrator serve
 
+# Third-party Camunda clients that the tests run unchanged (pinned in tests/clients/package-lock.json).
+CLIENTS_STAMP := tests/clients/node_modules/.installed
+
+$(CLIENTS_STAMP): tests/clients/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make test: npm 未安装 / npm is missing: the JS external-task client test needs Node.js and npm (apt-get install -y nodejs npm)" >&2; exit 1; }
+	npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
+	touch $(CLIENTS_STAMP)
+
 # The browser tests need Debian's chromium (Playwright drives it; its own browser download fails here).
-test: $(STAMP)
+test: $(STAMP) $(CLIENTS_STAMP)
 	@command -v chromium >/dev/null 2>&1 || { echo "make test: chromium 未安装 / chromium is missing: the browser tests (tests/browser) need it. Install it with: apt-get update -qq && apt-get install -y -qq chromium (.ci/run does this)" >&2; exit 1; }
 	$(PY) -m pytest
 

@@ -12,17 +12,14 @@ import os
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-from tests.conftest import COVERAGE_DIR
 from tests.server_process import ROOT, Server
+from tests.service.external_clients import TOPIC, ExternalTaskCases, wait_for
 
-TOPIC = "demo.topic"
 WORKER_ID = "tax-system-worker"
 
 
@@ -54,73 +51,30 @@ def run_worker(base_url: str) -> None:
     ExternalTaskWorker(worker_id=WORKER_ID, base_url=base_url, config=config).subscribe([TOPIC], handle)
 
 
-def _wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_the_official_python_client_completes_reports_bpmn_errors_and_fails_with_retries(
         app: Flask, database_url: str, tmp_path: Path) -> None:
     server = Server(database_url)
     log = (tmp_path / "worker.log").open("wb")
     worker: subprocess.Popen[bytes] | None = None
     try:
-        server.deploy("external_service_task.bpmn", (COVERAGE_DIR / "external_service_task.bpmn").read_bytes())
-
-        def start(mode: str) -> str:
-            body = {"variables": {"mode": {"value": mode, "type": "String"},
-                                  "applicant": {"value": "李娜", "type": "String"}}}
-            status, instance = server.call("POST", "/engine-rest/process-definition/key/external_service_task/start",
-                                           body)
-            assert status == 200, instance
-            return str(instance["id"])
-
-        cases = {mode: start(mode) for mode in ("complete", "error", "flaky", "fail")}
+        diagram = ExternalTaskCases(server)
+        cases = {mode: diagram.start(mode) for mode in ("complete", "error", "flaky", "fail")}
         worker = subprocess.Popen(
             [sys.executable, "-m", "tests.service.test_external_task_client", f"{server.base}/engine-rest"],
             cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
         )
-
-        def ready(instance_id: str) -> list[str]:
-            status, tasks = server.call("GET", f"/engine-rest/task?processInstanceId={instance_id}")
-            assert status == 200
-            return sorted(t["taskDefinitionKey"] for t in tasks)
-
-        def variables(instance_id: str) -> dict[str, Any]:
-            status, values = server.call("GET", f"/engine-rest/process-instance/{instance_id}/variables")
-            assert status == 200
-            return {name: v["value"] for name, v in values.items()}
-
-        def incidents(instance_id: str) -> list[dict[str, Any]]:
-            status, items = server.call("GET", f"/engine-rest/incident?processInstanceId={instance_id}")
-            assert status == 200
-            return list(items)
-
-        _wait_for(lambda: ready(cases["complete"]) == ["task_after"], "the completed case")
-        values = variables(cases["complete"])
+        wait_for(lambda: diagram.ready(cases["complete"]) == ["task_after"], "the completed case")
+        values = diagram.variables(cases["complete"])
         assert values["licence_no"] == "JY-李娜" and values["done_by"] == "client"
 
-        _wait_for(lambda: ready(cases["error"]) == ["task_handle_error"], "the BPMN error to be caught")
-        assert variables(cases["error"])["refusal_reason"] == "材料不全"
+        wait_for(lambda: diagram.ready(cases["error"]) == ["task_handle_error"], "the BPMN error to be caught")
+        assert diagram.variables(cases["error"])["refusal_reason"] == "材料不全"
 
-        _wait_for(lambda: ready(cases["flaky"]) == ["task_after"], "the flaky case to succeed on its retry")
-        assert variables(cases["flaky"])["recovered_after_retries"] == 2
+        wait_for(lambda: diagram.ready(cases["flaky"]) == ["task_after"], "the flaky case to succeed on its retry")
+        assert diagram.variables(cases["flaky"])["recovered_after_retries"] == 2
 
-        _wait_for(lambda: bool(incidents(cases["fail"])), "the incident after the retries ran out")
-        [incident] = incidents(cases["fail"])
-        assert incident["incidentType"] == "failedExternalTask" and "部门系统故障" in incident["incidentMessage"]
-        status, tasks = server.call("GET", f"/engine-rest/external-task?processInstanceId={cases['fail']}")
-        assert status == 200 and [(t["retries"], t["workerId"]) for t in tasks] == [(0, None)]
-        assert ready(cases["fail"]) == [] and all(not incidents(cases[m]) for m in ("complete", "error", "flaky"))
-
-        # An operator sets retries again: the incident is resolved and the worker picks the task up once more.
-        status, _ = server.call("PUT", f"/engine-rest/external-task/{tasks[0]['id']}/retries", {"retries": 1})
-        assert status == 204 and incidents(cases["fail"]) == []
-        _wait_for(lambda: bool(incidents(cases["fail"])), "the task to fail again on its last retry")
+        diagram.check_retries_run_out_and_an_operator_retries(cases["fail"])
+        assert all(not diagram.incidents(cases[m]) for m in ("complete", "error", "flaky"))
     except BaseException:
         log.flush()
         print((tmp_path / "worker.log").read_text(errors="replace")[-5000:])
@@ -137,7 +91,7 @@ def test_concurrent_workers_never_lock_the_same_task(app: Flask, database_url: s
     """Four workers fetch at once against a real server (SKIP LOCKED on PostgreSQL): each task goes to one."""
     server = Server(database_url)
     try:
-        server.deploy("external_service_task.bpmn", (COVERAGE_DIR / "external_service_task.bpmn").read_bytes())
+        ExternalTaskCases(server)
         started = set()
         for n in range(20):
             status, instance = server.call("POST", "/engine-rest/process-definition/key/external_service_task/start",
