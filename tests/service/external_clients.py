@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import COVERAGE_DIR
@@ -68,3 +71,24 @@ class ExternalTaskCases:
         status, _ = self.server.call("PUT", f"/engine-rest/external-task/{tasks[0]['id']}/retries", {"retries": 1})
         assert status == 204 and self.incidents(instance_id) == []
         wait_for(lambda: bool(self.incidents(instance_id)), "the task to fail again on its last retry")
+
+
+@contextmanager
+def client_process(server: Server, command: list[str], cwd: Path, log_path: Path) -> Iterator[Path]:
+    """A client's worker process beside `server`, its output in `log_path` (printed when the test fails); the
+    worker is killed and the server stopped afterwards."""
+    log = log_path.open("wb")
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        worker = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        yield log_path
+    except BaseException:
+        log.flush()
+        print(log_path.read_text(errors="replace")[-5000:])
+        raise
+    finally:
+        if worker is not None:
+            worker.kill()
+            worker.wait(timeout=10)
+        log.close()
+        server.stop()

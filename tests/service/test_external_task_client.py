@@ -8,8 +8,6 @@ catches, fail once and succeed on the retry, or fail every time until the retrie
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 from flask import Flask
 
 from tests.server_process import ROOT, Server
-from tests.service.external_clients import TOPIC, ExternalTaskCases, wait_for
+from tests.service.external_clients import TOPIC, ExternalTaskCases, client_process, wait_for
 
 WORKER_ID = "tax-system-worker"
 
@@ -54,15 +52,10 @@ def run_worker(base_url: str) -> None:
 def test_the_official_python_client_completes_reports_bpmn_errors_and_fails_with_retries(
         app: Flask, database_url: str, tmp_path: Path) -> None:
     server = Server(database_url)
-    log = (tmp_path / "worker.log").open("wb")
-    worker: subprocess.Popen[bytes] | None = None
-    try:
-        diagram = ExternalTaskCases(server)
+    command = [sys.executable, "-m", "tests.service.test_external_task_client", f"{server.base}/engine-rest"]
+    with client_process(server, command, ROOT, tmp_path / "worker.log"):
+        diagram = ExternalTaskCases(server)  # the worker polls meanwhile
         cases = {mode: diagram.start(mode) for mode in ("complete", "error", "flaky", "fail")}
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "tests.service.test_external_task_client", f"{server.base}/engine-rest"],
-            cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
-        )
         wait_for(lambda: diagram.ready(cases["complete"]) == ["task_after"], "the completed case")
         values = diagram.variables(cases["complete"])
         assert values["licence_no"] == "JY-李娜" and values["done_by"] == "client"
@@ -75,16 +68,6 @@ def test_the_official_python_client_completes_reports_bpmn_errors_and_fails_with
 
         diagram.check_retries_run_out_and_an_operator_retries(cases["fail"])
         assert all(not diagram.incidents(cases[m]) for m in ("complete", "error", "flaky"))
-    except BaseException:
-        log.flush()
-        print((tmp_path / "worker.log").read_text(errors="replace")[-5000:])
-        raise
-    finally:
-        if worker is not None:
-            worker.kill()
-            worker.wait(timeout=10)
-        log.close()
-        server.stop()
 
 
 def test_concurrent_workers_never_lock_the_same_task(app: Flask, database_url: str) -> None:

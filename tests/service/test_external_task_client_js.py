@@ -8,13 +8,12 @@ subscribe loop (tests/clients/external_task_worker.mjs); the handler reads the c
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 from flask import Flask
 
 from tests.server_process import ROOT, Server
-from tests.service.external_clients import TOPIC, ExternalTaskCases, wait_for
+from tests.service.external_clients import TOPIC, ExternalTaskCases, client_process, wait_for
 
 CLIENTS = ROOT / "tests" / "clients"
 
@@ -26,15 +25,10 @@ def test_the_official_js_client_completes_extends_reports_bpmn_errors_and_fails_
     assert (CLIENTS / "node_modules" / "camunda-external-task-client-js").is_dir(), \
         "the JS client is not installed: npm ci --prefix tests/clients (make test does it)"
     server = Server(database_url)
-    log_path = tmp_path / "worker.log"
-    log = log_path.open("wb")
-    worker: subprocess.Popen[bytes] | None = None
-    try:
-        diagram = ExternalTaskCases(server)
+    command = [node, "external_task_worker.mjs", f"{server.base}/engine-rest", TOPIC]
+    with client_process(server, command, CLIENTS, tmp_path / "worker.log") as log_path:
+        diagram = ExternalTaskCases(server)  # the worker polls meanwhile
         cases = {mode: diagram.start(mode) for mode in ("complete", "extend", "error", "flaky", "fail")}
-        worker = subprocess.Popen([node, "external_task_worker.mjs", f"{server.base}/engine-rest", TOPIC],
-                                  cwd=CLIENTS, stdout=log, stderr=subprocess.STDOUT)
-
         wait_for(lambda: diagram.ready(cases["complete"]) == ["task_after"], "the completed case")
         values = diagram.variables(cases["complete"])
         assert (values["licence_no"], values["done_by"], values["issued_count"]) == ("JY-李娜", "js-client", 1)
@@ -50,16 +44,5 @@ def test_the_official_js_client_completes_extends_reports_bpmn_errors_and_fails_
 
         diagram.check_retries_run_out_and_an_operator_retries(cases["fail"])
         assert all(not diagram.incidents(cases[m]) for m in ("complete", "extend", "error", "flaky"))
-        log.flush()
         text = log_path.read_text(errors="replace")
         assert "extendLock:success" in text and "handleBpmnError:success" in text and "poll:error" not in text
-    except BaseException:
-        log.flush()
-        print(log_path.read_text(errors="replace")[-5000:])
-        raise
-    finally:
-        if worker is not None:
-            worker.kill()
-            worker.wait(timeout=10)
-        log.close()
-        server.stop()
