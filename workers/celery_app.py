@@ -11,9 +11,17 @@ from flask import Flask
 
 from orchestrator.services.connectors import PUBLISHER
 
+# A Redis broker restores a message that was delivered and never acknowledged (its worker died) after this
+# many seconds. Longer than any task's hard time limit, or a running task's message is delivered twice; Redis's
+# own default is an hour. RabbitMQ needs no such setting: it takes back a dead connection's deliveries at once.
+REDIS_VISIBILITY_TIMEOUT_S = 900
+
 
 def broker_options(url: str) -> dict[str, Any]:
-    """The embedded default needs no broker server: a folder on disk serves as one."""
+    """Per-broker transport options: the embedded default needs no broker server (a folder on disk serves as one);
+    Redis gets a visibility timeout; RabbitMQ (`amqp://`) needs none."""
+    if url.startswith(("redis://", "rediss://")):
+        return {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT_S}
     if url.startswith("filesystem://"):
         folder = Path(os.environ.get("LIANBAN_BROKER_DIR", "var/broker"))
         for name in ("in", "processed", "control"):

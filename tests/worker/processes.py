@@ -1,4 +1,8 @@
-"""Real worker processes for the worker tests: Celery workers and beat, a private redis-server, and waiting."""
+"""Real worker processes for the worker tests: Celery workers and beat, a private redis-server, and waiting.
+
+The broker is the one CELERY_BROKER_URL names (Redis or RabbitMQ in CI: `.ci/run` runs the broker tests on
+both), else a folder broker.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +42,23 @@ def stop(process: subprocess.Popen[bytes] | None) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+def broker_url() -> str:
+    return os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+
+
+def is_amqp(url: str) -> bool:
+    return url.startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
+def amqp_queue(url: str, queue: str = "celery") -> tuple[int, int]:
+    """(messages ready, consumers) of a RabbitMQ queue, as the broker counts them (a passive declare)."""
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=5) as connection:
+        declared = connection.default_channel.queue_declare(queue=queue, passive=True)
+        return int(declared.message_count), int(declared.consumer_count)
 
 
 def free_port() -> int:

@@ -1,7 +1,9 @@
 """Real Celery worker processes run connector jobs against a real fake department; one is SIGKILLed mid-call.
 
-The broker is Redis when CELERY_BROKER_URL is set (CI), else the folder broker; the database is
-PostgreSQL when DATABASE_URL is set, else SQLite.
+The broker is the one CELERY_BROKER_URL names (CI runs this test on Redis and again on RabbitMQ), else the
+folder broker; the database is PostgreSQL when DATABASE_URL is set, else SQLite. On RabbitMQ the test also
+reads the broker's own counts: a worker consumes the queue, and the messages the killed worker held
+unacknowledged (acks_late) are back in the queue at once, not after a visibility timeout.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from orchestrator.models import Job, ProcessInstance
 from orchestrator.services import cases
 from orchestrator.services.definitions import deploy
 from tests.fake_department import FakeDepartment, write_connectors
-from tests.worker.processes import celery, count, rows, stop, wait_for
+from tests.worker.processes import amqp_queue, broker_url, celery, count, is_amqp, rows, stop, wait_for
 from workers.celery_app import celery_init_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +47,7 @@ def test_a_worker_killed_mid_call_loses_nothing_and_the_department_acts_once(
     app: Flask, database_url: str, sessions: sessionmaker[Session], run_in_tx: Any, tmp_path: Path,
     slow_samr: FakeDepartment, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    broker = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+    broker = broker_url()
     # Lock = timeout 8 s + margin 0.5 s: a job held by a dead worker is runnable again 8.5 s after its claim.
     connectors = write_connectors(tmp_path / "connectors.json", slow_samr, timeout_s=8, lock_margin_s=0.5)
     env_vars = {"CELERY_BROKER_URL": broker, "LIANBAN_BROKER_DIR": str(tmp_path / "broker"),
@@ -55,11 +57,14 @@ def test_a_worker_killed_mid_call_loses_nothing_and_the_department_acts_once(
     env = dict(os.environ, DATABASE_URL=database_url, LIANBAN_SEED_ON_START="0", **env_vars)
     app.config["BROKER_URL"] = broker
     client = celery_init_app(app)  # this process publishes `lianban.jobs.run` after each commit
+    client.control.purge()  # messages an earlier run left on a shared broker are not this test's
 
     run_in_tx(deploy, {DIAGRAM.name: DIAGRAM.read_bytes()})
     first = celery("worker", env, "--pool=threads", "--concurrency=4")
     second: subprocess.Popen[bytes] | None = None
     try:
+        if is_amqp(broker):  # the worker really consumes from RabbitMQ
+            wait_for(lambda: amqp_queue(broker)[1] == 1, 60, "the worker to consume the RabbitMQ queue")
         with app.app_context():
             ids = [run_in_tx(lambda s, n=n: cases.start_case(
                 s, key="licence_connector", variables={"company_name": f"西宁第{n}有限公司"})).id
@@ -79,6 +84,11 @@ def test_a_worker_killed_mid_call_loses_nothing_and_the_department_acts_once(
         held = {row.id: (row.idempotency_key, row.attempts) for row in rows(sessions, locked)}
         called_before_kill = {key for _, key in slow_samr.calls}
         assert held, "the killed worker held no jobs"
+        if is_amqp(broker):
+            # RabbitMQ puts back what the dead connection held unacknowledged: at least one message per held job.
+            wait_for(lambda: amqp_queue(broker)[0] >= len(held), 30,
+                     "RabbitMQ to redeliver the killed worker's messages")
+            assert amqp_queue(broker)[1] == 0, "the killed worker still consumes"
 
         second = celery("worker", env, "--pool=threads", "--concurrency=4")
         done = select(func.count()).select_from(ProcessInstance).where(ProcessInstance.id.in_(ids),

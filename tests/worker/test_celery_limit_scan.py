@@ -21,6 +21,7 @@ from orchestrator.models import AuditEvent, HumanTask, SupervisionItem
 from orchestrator.services import cases
 from orchestrator.services.definitions import deploy
 from orchestrator.workcalendar import SHANGHAI
+from tests.worker.processes import broker_url
 from workers.celery_app import celery_init_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ def test_a_celery_worker_on_the_test_clock_escalates_an_overdue_step_once(
     timesource.set_now(datetime(2026, 10, 9, 10, 0, tzinfo=SHANGHAI))  # review: 2 working days, due 10-12
     run_in_tx(deploy, {"step-limits.bpmn": DIAGRAM.read_bytes()})
     instance = run_in_tx(lambda s: cases.start_case(s, key="step_limits"))
-    broker = {"CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL") or "filesystem://",
+    broker = {"CELERY_BROKER_URL": broker_url(),
               "LIANBAN_BROKER_DIR": str(tmp_path / "broker")}
     env = dict(os.environ, DATABASE_URL=database_url, LIANBAN_SEED_ON_START="0",
                LIANBAN_NOW="2026-10-13T09:00:00+08:00", **broker)

@@ -18,6 +18,7 @@ from orchestrator.db import transaction
 from orchestrator.models import AuditEvent, HumanTask, Timer
 from orchestrator.services import cases
 from orchestrator.services.definitions import deploy
+from tests.worker.processes import broker_url
 from workers.celery_app import celery_init_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +42,7 @@ TIMER_DIAGRAM = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 @pytest.fixture()
 def broker_env(tmp_path: Path) -> dict[str, str]:
-    url = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+    url = broker_url()
     return {"CELERY_BROKER_URL": url, "LIANBAN_BROKER_DIR": str(tmp_path / "broker")}
 
 
