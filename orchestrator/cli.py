@@ -59,6 +59,8 @@ def deploy_command(files: tuple[Path, ...], name: str | None) -> None:
                 click.echo(f"新版本 (new)      {d.id}")
             for d in result.unchanged:
                 click.echo(f"未变化 (unchanged) {d.id}")
+            for w in result.warnings:
+                click.echo(f"警告 (warning)    {w['message_zh']} [{w['code']}, {w['filename']} line {w['line']}]")
     except LianbanError as error:
         where = ", ".join(f"{k}={v}" for k in ("filename", "element_id", "line")
                           if (v := getattr(error, k)) is not None)

@@ -22,18 +22,18 @@ def serve(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     app = create_app()
     upgrade(app.config["DATABASE_URL"])
+    if app.config["DEMO_ACCOUNTS"]:  # first: the bundles' steps name these departments
+        from orchestrator.services.demo_accounts import seed_demo_accounts
+
+        with transaction(app.extensions["lianban.sessions"]) as session:
+            created_users = seed_demo_accounts(session)
+        log.info("demo accounts: %s created (password lianban-demo; LIANBAN_DEMO_ACCOUNTS=0 disables)", created_users)
     if app.config["SEED_ON_START"]:
         from pathlib import Path
 
         with transaction(app.extensions["lianban.sessions"]) as session:
             created, unchanged = seed_bundles(session, Path(app.config["BPMN_DIR"]))
         log.info("seeded bundles: %s new, %s unchanged", created, unchanged)
-    if app.config["DEMO_ACCOUNTS"]:
-        from orchestrator.services.demo_accounts import seed_demo_accounts
-
-        with transaction(app.extensions["lianban.sessions"]) as session:
-            created_users = seed_demo_accounts(session)
-        log.info("demo accounts: %s created (password lianban-demo; LIANBAN_DEMO_ACCOUNTS=0 disables)", created_users)
     start_in_thread(app.extensions["lianban.sessions"], app.config["SCHEDULER_INTERVAL_S"])
     from waitress import serve as waitress_serve
 

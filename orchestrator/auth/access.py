@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -13,9 +11,10 @@ from sqlalchemy.orm import Session
 from orchestrator.auth.principal import Principal
 from orchestrator.auth.roles import ANALYST, APPLICANT, PII_ROLES
 from orchestrator.models import HumanTask
+from orchestrator.services.privacy import mask_id_number, mask_pii, pii_names
 
-# Variables that hold a personal ID number (身份证号): `applicant_id_number`, `id_number`, `身份证号`.
-_PII_NAME = re.compile(r"(^|_)id_number$|身份证")
+__all__ = ["CaseScope", "can_act_on_task", "can_see_task", "can_view_case", "case_scope", "is_applicant_of",
+           "mask_id_number", "mask_pii", "may_unmask", "pii_names"]
 
 
 class TaskLike(Protocol):
@@ -95,26 +94,8 @@ def case_scope(principal: Principal) -> CaseScope | None:
 
 
 def may_unmask(principal: Principal, case: CaseLike | None) -> bool:
-    """Who may read ID numbers in clear: window clerks and department staff (on request), applicants their own."""
+    """Who may read ID numbers in clear (on request, audited): window clerks, department staff and administrators
+    (PII_ROLES); applicants their own cases'."""
     if principal.roles & PII_ROLES:
         return True
     return case is not None and APPLICANT in principal.roles and is_applicant_of(principal, case)
-
-
-def mask_id_number(value: str) -> str:
-    """`110105199001011234` → `1101**********1234`: enough to tell two people apart, not to use the number."""
-    if len(value) <= 8:
-        return "*" * len(value)
-    return value[:4] + "*" * (len(value) - 8) + value[-4:]
-
-
-def pii_names(variables: Mapping[str, Any]) -> list[str]:
-    return sorted(name for name, value in variables.items() if _PII_NAME.search(name) and isinstance(value, str))
-
-
-def mask_pii(variables: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the variables with every personal ID number masked."""
-    masked = dict(variables)
-    for name in pii_names(variables):
-        masked[name] = mask_id_number(str(variables[name]))
-    return masked

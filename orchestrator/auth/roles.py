@@ -25,7 +25,9 @@ ROLES: tuple[str, ...] = tuple(ROLE_LABELS)
 DEPARTMENT_STAFF = frozenset({WINDOW_CLERK, REVIEWER, DEPARTMENT_HEAD})
 # Roles whose view reaches down the department tree (a district head sees its townships' queues).
 TREE_SCOPED = frozenset({DEPARTMENT_HEAD, SUPERVISOR})
-# Roles that may see an applicant's personal ID number unmasked when they ask for it (always audited).
-PII_ROLES = frozenset({WINDOW_CLERK, REVIEWER, DEPARTMENT_HEAD})
+# Roles that may see an applicant's personal ID number unmasked when they ask for it (always audited): those
+# who handle the case (window clerks and department staff) and administrators, who answer for the data and
+# its corrections. Supervisors and analysts read deadlines and statistics, never a person's number.
+PII_ROLES = frozenset({WINDOW_CLERK, REVIEWER, DEPARTMENT_HEAD, ADMINISTRATOR})
 
 LEVELS: dict[str, str] = {"city": "市级", "district": "区县级", "township": "乡镇（街道）级"}

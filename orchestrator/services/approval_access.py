@@ -9,15 +9,14 @@ signers, and a signer added must be an active user.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.auth.principal import Principal
 from orchestrator.auth.roles import DEPARTMENT_HEAD
 from orchestrator.errors import ConflictError, InvalidRequestError, PermissionDeniedError
 from orchestrator.models import Department, HumanTask, User
-
-DEPARTMENT_PROPERTY = "department"  # a step's department by code or name, when it has no candidate group
+from orchestrator.services.step_departments import own_department, resolve
 
 
 def ensure_assignee(task: HumanTask, principal: Principal, action_zh: str) -> str:
@@ -45,12 +44,11 @@ def ensure_completed_by(task: HumanTask, principal: Principal) -> str:
 
 
 def step_departments(session: Session, task: HumanTask) -> set[str]:
-    """The department codes a step belongs to: its candidate groups and its `department` property (code or name)."""
+    """The department codes a step belongs to: its candidate groups and the department its `department` property
+    names (code or name; of a joint step's list, the one this instance is for: services/step_departments.py)."""
     codes = set(task.candidate_groups or [])
-    named = (task.properties or {}).get(DEPARTMENT_PROPERTY)
-    if named:
-        codes.update(session.scalars(select(Department.code).where(
-            or_(Department.code == str(named), Department.name == str(named)))))
+    named = own_department(task.properties, codes)
+    codes.update(resolve(session, [named] if named else []).values())
     return codes
 
 

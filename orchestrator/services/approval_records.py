@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.errors import InvalidRequestError, NotFoundError
 from orchestrator.models import ApprovalOpinion, HumanTask, ProcessInstance
+from orchestrator.services.step_departments import department_names, own_department
 from orchestrator.workcalendar import SHANGHAI
 
 SIGNATURE_TYPES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
@@ -52,7 +53,7 @@ def decode_signature(raw: Any) -> tuple[str, bytes] | None:
 
 def add_opinion(session: Session, instance_id: str, task: HumanTask, actor: str | None, *, kind: str,
                 decision: str | None, opinion: str, signature: tuple[str, bytes] | None = None) -> ApprovalOpinion:
-    department = (task.properties or {}).get("department")
+    department = own_department(task.properties, task.candidate_groups or [])
     record = ApprovalOpinion(
         instance_id=instance_id, task_id=task.id, activity_id=task.activity_id, activity_name=task.name,
         department=str(department) if department else None, actor=actor, kind=kind, decision=decision,
@@ -83,6 +84,9 @@ def opinions(session: Session, instance_id: str) -> dict[str, Any]:
             "signature": {"type": row.signature_type, "sha256": row.signature_sha256,
                           "url": f"/api/opinions/{row.id}/signature"} if row.signature_type else None,
         })
+    names = department_names(session, (s["department"] for s in steps.values()))
+    for step in steps.values():  # the department's name for people, beside the code that lines up with the lists
+        step["department_name"] = names.get(step["department"], step["department"])
     return {"instance_id": instance_id, "steps": list(steps.values())}
 
 

@@ -20,6 +20,7 @@ from orchestrator.errors import InvalidRequestError, NotFoundError
 from orchestrator.models import Deployment, DeploymentResource, ProcessDefinition
 from orchestrator.services import hot_sql, read_ahead
 from orchestrator.services.audit import record_event
+from orchestrator.services.step_departments import unknown_department_warnings
 
 DIAGRAM_SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml")
 OTHER_SUFFIXES = (".form", ".json", ".png", ".svg", ".md", ".txt")
@@ -31,6 +32,8 @@ class DeploymentResult:
     deployment: Deployment
     created: list[ProcessDefinition] = field(default_factory=list)
     unchanged: list[ProcessDefinition] = field(default_factory=list)
+    # Deployed all the same, but worth an analyst's look: a step's department naming no known department.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _now() -> datetime:
@@ -102,9 +105,10 @@ def deploy(
             )
     library = _library(session, set()) if any(b"callActivity" in c for c in diagrams.values()) else None
     processes = compile_deployment(diagrams, library=library) if diagrams else []
+    warnings = unknown_department_warnings(session, processes, diagrams)
 
     deployment = Deployment(id=str(uuid.uuid4()), name=name, source=source, deployed_at=_now(), deployed_by=actor)
-    result = DeploymentResult(deployment=deployment)
+    result = DeploymentResult(deployment=deployment, warnings=warnings)
     session.add(deployment)
     for resource_name, content in resources.items():
         session.add(
@@ -152,6 +156,8 @@ def deploy(
             "resources": sorted(resources),
             "created": [d.id for d in result.created],
             "unchanged": [d.id for d in result.unchanged],
+            **({"warnings": [{k: w[k] for k in ("code", "filename", "element_id", "departments")}
+                             for w in warnings]} if warnings else {}),
         },
     )
     return result

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from orchestrator.services.definitions import deploy
+
+log = logging.getLogger(__name__)
 
 
 def seed_bundles(session: Session, directory: Path) -> tuple[int, int]:
@@ -14,4 +17,7 @@ def seed_bundles(session: Session, directory: Path) -> tuple[int, int]:
     if not files:
         return 0, 0
     result = deploy(session, {p.name: p.read_bytes() for p in files}, name="bundles", source="seed", actor="seed")
+    for warning in result.warnings:
+        log.warning("%s (%s line %s) [%s]", warning["message_zh"], warning["filename"], warning["line"],
+                    warning["code"])
     return len(result.created), len(result.unchanged)

@@ -8,16 +8,23 @@ this case (a download), read personal ID numbers in clear.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from orchestrator.auth import can_act_on_task, can_see_task, can_view_case, mask_pii, require_user
+from orchestrator.auth import can_act_on_task, can_see_task, can_view_case, require_user
 from orchestrator.auth.access import may_unmask, pii_names
 from orchestrator.errors import NotFoundError, PermissionDeniedError
 from orchestrator.models import HumanTask, ProcessInstance
 from orchestrator.services.audit import record_event
+from orchestrator.services.privacy import mask_document
+from orchestrator.web.apidoc import query_param
 from orchestrator.web.request_args import query_bool
+
+# The `unmask` query parameter of every read of one case's data (OpenAPI).
+UNMASK_PARAM = query_param("unmask", "true：身份证号显示原文（仅办理人员、系统管理员与申请人本人；每次记入审计 "
+                           "pii.viewed），默认脱敏", {"type": "boolean"})
 
 
 def require_task_access(session: Session, task: HumanTask, act: bool) -> None:
@@ -42,25 +49,32 @@ def require_case_access(session: Session, instance_id: str) -> ProcessInstance:
     return case
 
 
-def case_data_for_viewer(session: Session, instance_id: str, data: dict[str, Any], via: str) -> dict[str, Any]:
-    """Case data as this caller may see it: personal ID numbers masked unless the request asks `?unmask=true`.
+def case_data_for_viewer(session: Session, instance_id: str, data: Any, via: str) -> Any:
+    """Case data (or a report of one case) as this caller may see it: personal ID numbers masked
+    (services/privacy.py) unless the request asks `?unmask=true`.
 
-    Asking is allowed to those with a need (may_unmask: window clerks and department staff, an applicant for
-    its own case) and refused to everyone else (403 `pii.unmask_denied`); every view in clear is an audit
-    event `pii.viewed` on the global chain, naming the case, the variables and the route (`via`).
+    Asking is allowed to those with a need (may_unmask: window clerks, department staff and administrators, an
+    applicant for its own case) and refused to everyone else (403 `pii.unmask_denied`); every view in clear is
+    an audit event `pii.viewed` on the global chain, naming the case, the variables (the report's parts) that
+    held a number and the route (`via`).
     """
-    names = pii_names(data)
+    names = pii_names(data if isinstance(data, Mapping) else {"items": data})
     if not query_bool("unmask"):
-        return mask_pii(data) if names else data
+        return mask_document(data) if names else data
     principal = require_user()
     if not may_unmask(principal, session.get(ProcessInstance, instance_id)):
-        raise PermissionDeniedError("您无权查看完整的身份证号（仅限办理人员与申请人本人）",
+        raise PermissionDeniedError("您无权查看完整的身份证号（仅限办理人员、系统管理员与申请人本人）",
                                     "You may not see personal ID numbers in clear", code="pii.unmask_denied",
                                     field="unmask")
     if names:
         record_event(session, None, "pii.viewed", principal.username,
                      {"instance_id": instance_id, "variables": names, "via": via})
     return data
+
+
+def masked(document: Any) -> Any:
+    """A read of many cases (copies, notifications, lists): ID numbers masked, never shown in clear."""
+    return mask_document(document)
 
 
 def own_departments() -> frozenset[str] | None:

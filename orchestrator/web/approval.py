@@ -17,6 +17,7 @@ from orchestrator.services import (
     carbon_copies,
     proxies,
 )
+from orchestrator.web import access
 from orchestrator.web.apidoc import doc
 from orchestrator.web.request_args import body_str, json_body, query_page
 from orchestrator.web.session import unit_of_work
@@ -171,11 +172,12 @@ def decide(task_id: str) -> Response:
 
 
 @blueprint.get("/cases/<instance_id>/opinions")
-@_doc("审批意见（按环节与部门，依办理先后）")
+@_doc("审批意见（按环节与部门，依办理先后）", parameters=[access.UNMASK_PARAM])
 def case_opinions(instance_id: str) -> Response:
     """办件的审批意见（正式记录）"""
     with unit_of_work() as session:
-        return jsonify(approval_records.opinions(session, instance_id))
+        record = approval_records.opinions(session, instance_id)
+        return jsonify(access.case_data_for_viewer(session, instance_id, record, "case opinions"))
 
 
 @blueprint.get("/opinions/<int:opinion_id>/signature")
@@ -204,15 +206,17 @@ def copy_case(instance_id: str) -> Response:
     recipients = carbon_copies.parse_recipients(body.get("recipients"))
     note = body_str(body, "note", 2000)
     with unit_of_work() as session:
-        return jsonify(carbon_copies.copy_case(session, instance_id, recipients, note, require_user().username))
+        return jsonify(access.masked(carbon_copies.copy_case(session, instance_id, recipients, note,
+                                                             require_user().username)))
 
 
 @blueprint.get("/cases/<instance_id>/cc")
-@_doc("办件的抄送记录及阅读状态")
+@_doc("办件的抄送记录及阅读状态", parameters=[access.UNMASK_PARAM])
 def case_copies(instance_id: str) -> Response:
     """办件的抄送记录"""
     with unit_of_work() as session:
-        return jsonify(carbon_copies.copies_of_case(session, instance_id))
+        return jsonify(access.case_data_for_viewer(session, instance_id,
+                                                   carbon_copies.copies_of_case(session, instance_id), "case copies"))
 
 
 @blueprint.get("/cc")
@@ -228,8 +232,8 @@ def my_copies() -> Response:
     unread = _query_flag("unread")
     first, max_results = query_page()
     with unit_of_work() as session:
-        return jsonify(carbon_copies.my_copies(session, who.username, approval_access.groups_of(who), unread,
-                                               first, max_results))
+        return jsonify(access.masked(carbon_copies.my_copies(session, who.username, approval_access.groups_of(who),
+                                                             unread, first, max_results)))
 
 
 @blueprint.post("/cc/<int:copy_id>/read")

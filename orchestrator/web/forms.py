@@ -14,7 +14,7 @@ from orchestrator.auth.roles import APPLICANT
 from orchestrator.services import forms
 from orchestrator.services.joint_inspection import report as joint_inspection_report
 from orchestrator.web import access
-from orchestrator.web.apidoc import PROBLEM_CONTENT, doc, query_param
+from orchestrator.web.apidoc import PROBLEM_CONTENT, doc
 from orchestrator.web.request_args import actor, json_body
 from orchestrator.web.session import unit_of_work
 
@@ -30,7 +30,7 @@ _VALUES_BODY = {"required": True, "content": {"application/json": {"schema": {
 
 
 @blueprint.get("/cases/<instance_id>/joint-inspection")
-@doc(responses={
+@doc(parameters=[access.UNMASK_PARAM], responses={
     "200": {"description": "联合评审 / 勘验 / 验收的汇总报告：场所数据、每轮各部门的意见、签署人与时间、结论",
             "content": _OBJECT},
     "404": {"description": "办件不存在，或其流程没有联合环节（joint.none）", "content": _PROBLEM}})
@@ -38,12 +38,12 @@ _VALUES_BODY = {"required": True, "content": {"application/json": {"schema": {
 def joint_inspection(instance_id: str) -> Response:
     """联合勘验（验收）汇总报告"""
     with unit_of_work() as session:
-        return jsonify(joint_inspection_report(session, instance_id))
+        report = joint_inspection_report(session, instance_id)
+        return jsonify(access.case_data_for_viewer(session, instance_id, report, "joint inspection report"))
 
 
 @blueprint.get("/tasks/<task_id>/form")
-@doc(parameters=[query_param("unmask", "true：办件数据中的身份证号显示原文（仅办理人员；记入审计 pii.viewed）",
-                             {"type": "boolean"})], responses={
+@doc(parameters=[access.UNMASK_PARAM], responses={
     "200": {"description": "表单（form-js schema）、填写所需的办件数据、已存草稿、当前隐藏的字段", "content": _OBJECT},
     "404": _NOT_FOUND, "409": _NOT_OPEN})
 @permission(roles=READERS, scope="task")

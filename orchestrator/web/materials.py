@@ -77,7 +77,7 @@ def upload_task_materials(task_id: str) -> tuple[Response, int]:
 def list_case_materials(instance_id: str) -> Response:
     """办件的材料清单"""
     with unit_of_work() as session:
-        return jsonify(materials.list_materials(session, instance_id))
+        return jsonify(access.masked(materials.list_materials(session, instance_id)))
 
 
 @blueprint.get("/materials/<material_id>")

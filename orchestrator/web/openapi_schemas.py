@@ -40,8 +40,8 @@ _NULLABLE_STRING = {"type": ["string", "null"]}
 _TIME = {"type": ["string", "null"], "description": "Camunda 时间格式，如 2026-11-28T12:00:00.000+0800"}
 _NO_CONTENT = {"204": {"description": "成功，无响应体"}}
 _PAGING = [_shared("firstResult"), _shared("maxResults")]
-_UNMASK = _query("unmask", "true：查看完整的身份证号（仅办理人员与申请人本人；每次记入审计 pii.viewed），默认脱敏",
-                 {"type": "boolean"})
+_UNMASK = _query("unmask", "true：查看完整的身份证号（仅办理人员、系统管理员与申请人本人；每次记入审计 pii.viewed），"
+                 "默认脱敏", {"type": "boolean"})
 _MASKED_VARIABLES = {"parameters": [_UNMASK], "responses": {"200": _json(_VARIABLES)}}
 
 COMPONENTS: dict[str, Any] = {

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from orchestrator.services import manual_entry, operations
+from orchestrator.web.access import UNMASK_PARAM, case_data_for_viewer
 from orchestrator.web.apidoc import doc as _doc
 from orchestrator.web.apidoc import query_param as _query
 from orchestrator.web.request_args import actor, query_page
@@ -55,12 +56,14 @@ def retry_incident(incident_id: str) -> Response:
 
 
 @blueprint.get("/api/manual-entries/<task_id>")
-@_doc(responses={"200": {"description": "二次录入任务：录入系统、操作说明、需复制的办件信息、需记录的结果字段与表单",
+@_doc(parameters=[UNMASK_PARAM],
+      responses={"200": {"description": "二次录入任务：录入系统、操作说明、需复制的办件信息、需记录的结果字段与表单",
                          "content": _OBJECT}})
 def get_manual_entry(task_id: str) -> Response:
     """二次录入任务详情：在哪个系统录入什么、需记录哪些结果（办理用 /engine-rest/task/{id}/complete）"""
     with unit_of_work() as session:
-        return jsonify(manual_entry.describe(session, task_id))
+        entry = manual_entry.describe(session, task_id)
+        return jsonify(case_data_for_viewer(session, entry["case_id"], entry, "manual entry"))
 
 
 @blueprint.get("/metrics")

@@ -16,7 +16,7 @@ from orchestrator.auth import current_user
 from orchestrator.auth.roles import DEPARTMENT_HEAD
 from orchestrator.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from orchestrator.services import notifications, supervision, supervision_reports
-from orchestrator.web.access import own_departments
+from orchestrator.web.access import UNMASK_PARAM, case_data_for_viewer, masked, own_departments
 from orchestrator.web.apidoc import doc, query_param
 from orchestrator.web.request_args import actor, body_str, query_bool, query_local_moment, query_page
 from orchestrator.web.request_args import json_body as read_json
@@ -188,11 +188,12 @@ def add_note(instance_id: str) -> Response:
 
 
 @blueprint.get("/cases/<instance_id>/notes")
-@doc(responses={"200": ok("办件的督办记录（催办、批注、改派）"), **_NOT_FOUND})
+@doc(parameters=[UNMASK_PARAM], responses={"200": ok("办件的督办记录（催办、批注、改派）"), **_NOT_FOUND})
 def list_notes(instance_id: str) -> Response:
     """办件的督办记录"""
     with unit_of_work() as session:
-        return jsonify(supervision.notes(session, instance_id))
+        notes = supervision.notes(session, instance_id)
+        return jsonify(case_data_for_viewer(session, instance_id, notes, "case notes"))
 
 
 _REASSIGN_BODY = json_body({"type": "object", "required": ["assignee", "reason"], "properties": {
@@ -239,7 +240,7 @@ def list_notifications() -> Response:
     recipients = _recipients()
     first, max_results = query_page()
     with unit_of_work() as session:
-        return jsonify(notifications.list_for(session, recipients, query_bool("unread"), first, max_results))
+        return jsonify(masked(notifications.list_for(session, recipients, query_bool("unread"), first, max_results)))
 
 
 @blueprint.post("/notifications/<int:notification_id>/read")

@@ -84,7 +84,7 @@ def test_the_fire_branch_sent_back_two_steps_leaves_the_other_departments_exactl
 
     audit = case.client.get(f"/api/cases/{case.id}/opinions").get_json()
     [fire] = [s for s in audit["steps"] if s["activity_id"] == "task_fire_safety"]
-    assert fire["department"] == "消防救援"
+    assert fire["department"] == "dept-fire-rescue"  # the code: the same as the step's candidate group
     assert [(o["kind"], o["opinion"], o["actor"]) for o in fire["opinions"]] == [
         ("send_back", "消防设计审查意见书缺失", "fire-chen")]
 

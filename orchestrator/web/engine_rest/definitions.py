@@ -40,6 +40,8 @@ def create_deployment() -> tuple[Response, int]:
                                     source=request.form.get("deployment-source"), actor=actor())
         body = deployment_json(result.deployment, result.created)
         body["unchangedProcessDefinitions"] = {d.id: definition_json(d) for d in result.unchanged}
+        if result.warnings:  # a Lianban extension: deployed, but a step's department names no known department
+            body["warnings"] = result.warnings
     return jsonify(body), 200
 
 
