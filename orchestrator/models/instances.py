@@ -82,6 +82,12 @@ _OPEN_TASK = text("state = 'CREATED'")
 Index("ix_human_task_open_queue", HumanTask.due, HumanTask.id, postgresql_where=_OPEN_TASK, sqlite_where=_OPEN_TASK)
 # The task list's case-number filter.
 Index("ix_human_task_business_key", HumanTask.business_key)
+# The reach of a case list below the top level (services/queries.py `_cases_in`): the cases with a task of the
+# reader's departments, or one it owns or completed (held: ix_human_task_assignee_state).
+Index("ix_human_task_department", HumanTask.department, HumanTask.instance_id)
+Index("ix_human_task_owner", HumanTask.owner, postgresql_where=HumanTask.owner.is_not(None),
+      sqlite_where=HumanTask.owner.is_not(None))
+Index("ix_human_task_completed_by", HumanTask.completed_by, HumanTask.instance_id)
 
 
 class HumanTaskCandidate(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from orchestrator.auth.access import CaseScope
@@ -97,7 +97,10 @@ def get_instance(session: Session, instance_id: str) -> ProcessInstance:
 def _cases_in(scope: CaseScope) -> ColumnElement[bool]:
     """Cases the scope reaches: started by (or for) the applicant, or with a task of its groups or its user.
 
-    A task's groups are its department (kept after it ends) and, while open, its candidate rows.
+    A task's groups are its department (kept after it ends) and, while open, its candidate rows. The tasks
+    held, owned, completed or of the departments, and those offered, are two selects joined by UNION ALL: one
+    OR across both would make PostgreSQL filter every task row (a hashed subplan cannot join a BitmapOr);
+    apart, each reads its indexes (ix_human_task_department / _owner / _completed_by, migration 0011).
     """
     me = scope.user
     reached: list[ColumnElement[bool]] = [HumanTask.assignee == me, HumanTask.owner == me,
@@ -107,8 +110,11 @@ def _cases_in(scope: CaseScope) -> ColumnElement[bool]:
         groups = sorted(scope.groups)
         reached.append(HumanTask.department.in_(groups))
         offered.append((HumanTaskCandidate.kind == "group") & HumanTaskCandidate.value.in_(groups))
-    reached.append(HumanTask.id.in_(select(HumanTaskCandidate.task_id).where(or_(*offered))))
-    cases: list[ColumnElement[bool]] = [ProcessInstance.id.in_(select(HumanTask.instance_id).where(or_(*reached)))]
+    tasks = union_all(
+        select(HumanTask.instance_id).where(or_(*reached)),
+        select(HumanTask.instance_id).join(HumanTaskCandidate, HumanTaskCandidate.task_id == HumanTask.id)
+        .where(or_(*offered)))
+    cases: list[ColumnElement[bool]] = [ProcessInstance.id.in_(tasks)]
     if scope.applicant:
         cases += [ProcessInstance.started_by == me, ProcessInstance.variables["applicant_username"].as_string() == me]
     return or_(*cases)
