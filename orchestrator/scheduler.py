@@ -31,7 +31,7 @@ from orchestrator import timesource
 from orchestrator.db import transaction
 from orchestrator.errors import LianbanError
 from orchestrator.models import TIMER_PENDING, ProcessInstance, Timer, TimerFiring
-from orchestrator.services import case_store, cases, clock, connector_jobs, step_limits, timer_alarm
+from orchestrator.services import calendar_alerts, case_store, cases, clock, connector_jobs, step_limits, timer_alarm
 from orchestrator.services.incidents import record_timer_incident
 
 log = logging.getLogger(__name__)
@@ -188,17 +188,25 @@ def _wait_seconds(factory: sessionmaker[Session], interval_s: float) -> float:
     return max(0.0, min(interval_s, (due - timesource.now()).total_seconds()))
 
 
-def _scan_limits_and_jobs(factory: sessionmaker[Session]) -> None:
-    rounds: list[tuple[str, Callable[[], int]]] = [
-        ("clock scan", lambda: clock.scan(factory, timesource.now())),
-        ("step limits", lambda: step_limits.scan(factory, timesource.now())),
-        ("connector sweep", lambda: connector_jobs.sweep(factory)),
-    ]
+Scans = Callable[[sessionmaker[Session]], None]
+
+
+def _run_scans(factory: sessionmaker[Session], rounds: list[tuple[str, Callable[[], int]]]) -> None:
     for name, work in rounds:
         try:
             work()
         except Exception:  # the loop must survive a database hiccup; the next round retries
             log.exception("scheduler %s failed", name)
+
+
+def _scan_limits_and_jobs(factory: sessionmaker[Session]) -> None:
+    """The embedded mode's periodic work: clocks, step limits, connector jobs (run here), the calendar horizon."""
+    _run_scans(factory, [
+        ("clock scan", lambda: clock.scan(factory, timesource.now())),
+        ("step limits", lambda: step_limits.scan(factory, timesource.now())),
+        ("connector sweep", lambda: connector_jobs.sweep(factory)),
+        ("calendar horizon", lambda: calendar_alerts.check(factory, timesource.now())),
+    ])
 
 
 def _fire_timers(factory: sessionmaker[Session], threads: int) -> None:
@@ -215,13 +223,14 @@ def run_round(factory: sessionmaker[Session], threads: int = 1) -> None:
 
 
 def run_forever(factory: sessionmaker[Session], interval_s: float, stop: threading.Event | None = None,
-                threads: int = 1) -> None:
+                threads: int = 1, scans: Scans = _scan_limits_and_jobs) -> None:
     """Fire timers as they fall due; scan limits and run due connector jobs every `interval_s`.
 
     The loop sleeps until the next timer is due or the next scan, whichever is first. A commit that creates
     connector jobs, or a timer due before the planned wake-up (`timer_alarm`), wakes it early and runs a
     whole round. The scans do not run on a due timer's wake-up: with timers falling due every few
-    milliseconds they would cost more than the firings.
+    milliseconds they would cost more than the firings. `scans` is the periodic work (the Celery leader
+    leaves connector jobs and clock scans to their own tasks).
     """
     stop = stop or threading.Event()
     next_scan = 0.0
@@ -229,7 +238,7 @@ def run_forever(factory: sessionmaker[Session], interval_s: float, stop: threadi
         while not stop.is_set():
             _fire_timers(factory, threads)
             if time.monotonic() >= next_scan:
-                _scan_limits_and_jobs(factory)
+                scans(factory)
                 next_scan = time.monotonic() + interval_s
             timer_alarm.looking()
             try:
@@ -253,5 +262,5 @@ def start_in_thread(factory: sessionmaker[Session], interval_s: float) -> thread
     return stop
 
 
-__all__ = ["BATCH_SIZE", "BatchResult", "fire_batch", "fire_due_timers", "next_due", "run_forever", "run_round",
-           "start_in_thread", "timedelta"]
+__all__ = ["BATCH_SIZE", "BatchResult", "Scans", "fire_batch", "fire_due_timers", "next_due", "run_forever",
+           "run_round", "start_in_thread", "timedelta"]
