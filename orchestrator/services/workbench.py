@@ -23,8 +23,15 @@ from orchestrator.auth.principal import Principal
 from orchestrator.auth.roles import ADMINISTRATOR, ANALYST, DEPARTMENT_HEAD, DEPARTMENT_STAFF, SUPERVISOR
 from orchestrator.errors import LianbanError
 from orchestrator.forms import registry
-from orchestrator.models import Department, HumanTask
-from orchestrator.services import definitions, queries, supervision_reports, task_list
+from orchestrator.models import Department, HumanTask, User, UserDepartment
+from orchestrator.services import (
+    approval_access,
+    carbon_copies,
+    definitions,
+    queries,
+    supervision_reports,
+    task_list,
+)
 from orchestrator.services.task_list import TaskListQuery
 from orchestrator.workcalendar import SHANGHAI
 
@@ -91,6 +98,11 @@ class Home:
     my_total: int = 0
     unclaimed: list[dict[str, Any]] | None = None
     unclaimed_total: int = 0
+    my_page: int = 1
+    unclaimed_page: int = 1
+    done: list[dict[str, Any]] | None = None
+    copies: list[dict[str, Any]] | None = None
+    copies_unread: int = 0
     warnings: dict[str, list[dict[str, Any]]] | None = None
     overdue: dict[str, list[dict[str, Any]]] | None = None
     bundles: list[dict[str, Any]] = field(default_factory=list)
@@ -122,15 +134,27 @@ def who(principal: Principal) -> str:
     return f"{principal.display_name or principal.username}（{roles}）"
 
 
-def home(session: Session, principal: Principal) -> Home:
-    """The 工作台 of `principal`."""
-    result = Home(who=who(principal))
+def pages(total: int) -> int:
+    """How many pages of PAGE rows a list of `total` has (at least one)."""
+    return max(1, -(-total // PAGE))
+
+
+def home(session: Session, principal: Principal, my_page: int = 1, unclaimed_page: int = 1) -> Home:
+    """The 工作台 of `principal`; `my_page` and `unclaimed_page` (from 1) page the two task lists by PAGE."""
+    result = Home(who=who(principal), my_page=my_page, unclaimed_page=unclaimed_page)
     names = Names.load(session)
     if principal.roles & DEPARTMENT_STAFF:  # the same lists as GET /api/tasks?view=mine and ?view=unclaimed
-        mine = task_list.list_tasks(session, principal, TaskListQuery(view="mine", size=PAGE))
+        mine = task_list.list_tasks(session, principal, TaskListQuery(view="mine", size=PAGE,
+                                                                      first=(my_page - 1) * PAGE))
         result.my_tasks, result.my_total = [task_row(t, names) for t in mine.items], mine.total
-        offered = task_list.list_tasks(session, principal, TaskListQuery(view="unclaimed", size=PAGE))
+        offered = task_list.list_tasks(session, principal, TaskListQuery(view="unclaimed", size=PAGE,
+                                                                         first=(unclaimed_page - 1) * PAGE))
         result.unclaimed, result.unclaimed_total = [task_row(t, names) for t in offered.items], offered.total
+        result.done = done_steps(session, principal, names)
+    copied = carbon_copies.my_copies(session, principal.username, approval_access.groups_of(principal), None, 0,
+                                     PAGE)
+    if copied["total"]:
+        result.copies, result.copies_unread = [_copy_row(c, names) for c in copied["items"]], copied["unread"]
     if principal.roles & {SUPERVISOR, DEPARTMENT_HEAD}:
         result.warnings = _limit_rows(session, "WARNING", principal, names)
         result.overdue = _limit_rows(session, "OVERDUE", principal, names)
@@ -140,9 +164,81 @@ def home(session: Session, principal: Principal) -> Home:
     return result
 
 
+DONE_SHOWN = 20  # 我的已办: the most recent steps a person completed
+
+
+def done_steps(session: Session, principal: Principal, names: Names) -> list[dict[str, Any]]:
+    """我的已办: the steps `principal` completed, most recent first (撤回 is offered on each; the API decides).
+
+    A step is completed by its assignee (an unclaimed one is claimed on completion), so the rows are found through
+    the (assignee, state) index among the person's own completed steps, not by scanning every completed step."""
+    me = principal.username
+    rows = session.scalars(select(HumanTask).where(HumanTask.assignee == me, HumanTask.state == "COMPLETED",
+                                                   HumanTask.completed_by == me)
+                           .order_by(HumanTask.ended_at.desc(), HumanTask.id).limit(DONE_SHOWN))
+    return [{**task_row(t, names), "instance_id": t.instance_id, "ended": local_time(t.ended_at)} for t in rows]
+
+
+def _copy_row(copy: dict[str, Any], names: Names) -> dict[str, Any]:
+    recipient = copy["recipient"]
+    return {"id": copy["id"], "case_id": copy["case_id"], "sent_by": copy["sent_by"], "note": copy["note"] or "",
+            "read": copy["read"], "at": _iso_local(copy["created_at"]),
+            "to": names.department(recipient["id"]) if recipient["kind"] == "group" else recipient["id"]}
+
+
 def task_header(session: Session, task_id: str) -> dict[str, Any]:
     """The open task's row as the task page's header shows it (404 when it is not open)."""
     return task_row(queries.get_task(session, task_id), Names.load(session))
+
+
+@dataclass
+class TaskPage:
+    """The task page: its header row, the approval operations the viewer may use, and the people they may name."""
+
+    task: dict[str, Any]
+    actions: dict[str, bool]
+    people: list[dict[str, str]]
+    departments: list[tuple[str, str]]
+
+
+def task_page(session: Session, principal: Principal, task_id: str) -> TaskPage:
+    """What /tasks/<id> shows `principal` (404 when the task is not open).
+
+    The assignee (not while the task is delegated) may send back, transfer, delegate and copy; the delegate of a
+    delegated task may only resolve it (approval_access decides again under the case lock)."""
+    row = queries.get_task(session, task_id)
+    mine = row.assignee == principal.username
+    delegated = row.delegation_state == "PENDING"
+    actions = {"send_back": mine and not delegated, "transfer": mine and not delegated,
+               "delegate": mine and not delegated, "copy": mine and not delegated, "resolve": mine and delegated}
+    people = colleagues(session, principal) if any(actions.values()) else []
+    names = Names.load(session)
+    return TaskPage({**task_row(row, names), "instance_id": row.instance_id, "owner": row.owner,
+                     "delegated": delegated}, actions, people, sorted(names.departments.items()))
+
+
+PEOPLE_SHOWN = 200
+
+
+def colleagues(session: Session, principal: Principal) -> list[dict[str, str]]:
+    """Active staff a task may be handed to, as far as the viewer sees: everyone of the departments the viewer
+    reaches (all departments for those who see every group), the viewer excepted; each with their departments."""
+    query = (select(User.username, User.display_name, Department.code, Department.name)
+             .join(UserDepartment, UserDepartment.user_id == User.id)
+             .join(Department, Department.id == UserDepartment.department_id)
+             .where(User.active.is_(True), User.username != principal.username)
+             .order_by(User.username, Department.code))
+    reach = principal.view_groups if principal.view_groups is not None else None
+    if reach is not None:
+        query = query.where(Department.code.in_(sorted(reach | principal.act_groups)))
+    people: dict[str, dict[str, str]] = {}
+    for username, display_name, _code, department in session.execute(query):
+        person = people.setdefault(username, {"username": username, "name": display_name or username,
+                                              "departments": ""})
+        person["departments"] = "、".join(filter(None, [person["departments"], department]))
+        if len(people) > PEOPLE_SHOWN:
+            break
+    return list(people.values())[:PEOPLE_SHOWN]
 
 
 def field_labels() -> dict[str, Any]:

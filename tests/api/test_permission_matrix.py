@@ -29,6 +29,7 @@ ROLES = ("applicant", "window_clerk", "reviewer", "department_head", "supervisor
 MATRIX: dict[str, str | tuple[str, ...]] = {
     "GET /": SIGNED_IN,
     "GET /tasks/<task_id>": READERS,
+    "GET /cases/<instance_id>": (APPLICANT, *READERS),
     "GET /healthz": PUBLIC,
     "GET /static/<path:filename>": PUBLIC,
     "GET /login": PUBLIC,

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.services.workbench import field_labels
+from orchestrator.services.workbench import PAGE, field_labels
 from tests.api.test_supervision_api import overdue_case
-from tests.helpers import complete
+from tests.bpmn_steps import user_steps
+from tests.helpers import complete, deploy, start
 
 
 def _html(response: object) -> str:
@@ -74,3 +75,81 @@ def test_case_variables_read_with_the_labels_the_forms_give_them() -> None:
     assert labels["fields"]["enterprise_name"] == "企业名称"
     assert labels["fields"]["statutory_deadline"] == "法定办结期限"
     assert labels["options"]["deregistration_reason"]["resolution"] == "股东会/股东决定解散"
+
+
+QUEUE = user_steps("queue_review", "排队审查", "dept-q", ("review", "审查"))
+
+
+def test_a_queue_longer_than_a_page_has_paging_links_and_a_bad_page_number_is_named(
+        client: FlaskClient, client_as: Callable[..., FlaskClient]) -> None:
+    deploy(client, {"queue.bpmn": QUEUE})
+    for number in range(PAGE + 1):
+        start(client, "queue_review", business_key=f"Q-{number:03d}")
+    reviewer = client_as("reviewer", departments=["dept-q"])
+
+    first = _html(reviewer.get("/"))
+    queue = first.split('id="unclaimed"')[1]
+    assert queue.count("<button type=\"button\" class=\"claim\"") == PAGE
+    assert "共 51 件" in queue and "第 1 / 2 页" in queue
+    assert 'href="/?unclaimed=2&amp;mine=1">下一页' in queue and "上一页" not in queue
+    assert "第 1 / 2 页" not in first.split('id="unclaimed"')[0]  # 我的待办 is empty: one page, no pager
+
+    second = _html(reviewer.get("/?unclaimed=2&mine=1")).split('id="unclaimed"')[1]
+    assert second.count("<button type=\"button\" class=\"claim\"") == 1 and "第 2 / 2 页" in second
+    assert 'href="/?unclaimed=1&amp;mine=1">上一页' in second and "下一页" not in second
+
+    wrong = reviewer.get("/?unclaimed=0")
+    assert wrong.status_code == 400 and wrong.mimetype == "text/html"
+    assert "页码 unclaimed 从 1 开始" in wrong.get_data(as_text=True)
+    assert reviewer.get("/?mine=x", headers={"Accept": "application/json"}).get_json()["field"] == "mine"
+
+
+def test_the_approval_panel_offers_only_what_the_viewer_may_do_and_names_colleagues_in_reach(
+        client: FlaskClient, sessions: sessionmaker[Session], client_as: Callable[..., FlaskClient]) -> None:
+    _, task_id = overdue_case(client, sessions)
+    holder = client_as("reviewer", departments=["dept-a"], username="holder")
+    colleague = client_as("reviewer", departments=["dept-a"], username="colleague", display_name="同部门审批员")
+    client_as("reviewer", departments=["dept-b"], username="stranger")
+
+    unclaimed = _html(holder.get(f"/tasks/{task_id}"))
+    assert 'id="approval"' not in unclaimed  # a candidate, not yet the assignee
+    assert 'href="/cases/' in unclaimed
+
+    assert holder.post(f"/api/tasks/{task_id}/claim", json={}).status_code == 200
+    mine = _html(holder.get(f"/tasks/{task_id}")).split('id="approval"')[1]
+    for op in ("send-back", "transfer", "delegate", "copy"):
+        assert f'data-op="{op}"' in mine
+    assert 'data-op="resolve"' not in mine
+    people = mine.split('<datalist id="people">')[1].split("</datalist>")[0]
+    assert 'value="colleague">同部门审批员' in people and "stranger" not in people and '"holder"' not in people
+
+    assert holder.post(f"/api/tasks/{task_id}/delegate", json={"userId": "colleague"}).status_code == 200
+    assert 'id="approval"' not in _html(holder.get(f"/tasks/{task_id}"))  # the owner waits for the delegate
+    delegate = _html(colleague.get(f"/tasks/{task_id}"))
+    panel = delegate.split('id="approval"')[1]
+    assert 'data-op="resolve"' in panel and 'data-op="transfer"' not in panel and "（由 holder 委派）" in delegate
+
+
+def test_the_case_page_masks_id_numbers_and_refuses_outsiders_with_a_chinese_page(
+        client: FlaskClient, sessions: sessionmaker[Session], client_as: Callable[..., FlaskClient]) -> None:
+    instance_id, task_id = overdue_case(client, sessions)
+    client.put(f"/engine-rest/process-instance/{instance_id}/variables/applicant_id_number",
+               json={"value": "630102199001011234", "type": "String"})
+    client.put(f"/engine-rest/process-instance/{instance_id}/variables/applicant_name",
+               json={"value": "李娜", "type": "String"})
+    reviewer = client_as("reviewer", departments=["dept-a"])
+    record = _html(reviewer.get(f"/cases/{instance_id}"))
+    assert "办件记录 · " in record and "TL-1" in record
+    assert "李娜" in record and "6301**********1234" in record and "630102199001011234" not in record
+    steps = record.split('id="steps"')[1].split("</section>")[0]
+    assert f'href="/tasks/{task_id}"' in steps and "部门审查" in steps and "办理中" in steps
+
+    outsider = client_as("reviewer", departments=["dept-b"]).get(f"/cases/{instance_id}")
+    assert outsider.status_code == 403 and outsider.mimetype == "text/html"
+    assert "无权访问" in outsider.get_data(as_text=True) and "无权查看该办件" in outsider.get_data(as_text=True)
+    as_json = client_as("reviewer", departments=["dept-b"]).get(f"/cases/{instance_id}",
+                                                                 headers={"Accept": "application/json"})
+    assert as_json.status_code == 403 and as_json.get_json()["field"] == "instance_id"
+
+    gone = reviewer.get("/cases/no-such-case")
+    assert gone.status_code == 404 and "办件不存在：no-such-case" in gone.get_data(as_text=True)

@@ -67,7 +67,9 @@ def test_a_reviewer_claims_a_task_sees_a_refusal_named_in_chinese_then_submits_a
     page.wait_for_url(lambda url: urlsplit(url).path == "/")
     expect(page.locator("#notice")).to_contain_text("已提交")
     expect(page.locator("#my-tasks")).to_contain_text("暂无待办任务")
-    expect(page.locator(f'tr[data-task-id="{task["id"]}"]')).to_have_count(0)
+    expect(page.locator(f'#my-tasks tr[data-task-id="{task["id"]}"], #unclaimed tr[data-task-id="{task["id"]}"]')
+           ).to_have_count(0)
+    expect(page.locator(f'#done tr[data-task-id="{task["id"]}"]')).to_contain_text("海关报关单位备案注销")  # 我的已办
     call(server, "GET", f"/engine-rest/task/{task['id']}", expect=404)  # completed
     steps = call(server, "GET", f"/engine-rest/history/activity-instance?processInstanceId={case_id}")
     assert any(s["activityId"] == "task_customs" and s["endTime"] for s in steps)

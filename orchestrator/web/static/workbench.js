@@ -18,11 +18,38 @@ document.addEventListener("click", function (event) {
     });
 });
 
-/* After a submission the task page comes back here with ?submitted=<task name>. */
+/* 撤回 a step of 我的已办 (the API refuses once the next step is claimed or done: its message is shown). */
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("button.retract");
+  if (!button) { return; }
+  var row = button.closest("tr"), slot = row.querySelector(".op-error");
+  var reason = row.querySelector("input.retract-reason").value.trim();
+  button.disabled = true;
+  slot.textContent = "";
+  Lianban.api("POST", "/api/tasks/" + encodeURIComponent(button.dataset.taskId) + "/retract", {reason: reason})
+    .then(function (result) {
+      button.disabled = false;
+      if (result.status === 200) {
+        window.location.assign("/?done=" + encodeURIComponent("已撤回"));
+        return;
+      }
+      slot.textContent = Lianban.problemText(result);
+    });
+});
+
+/* After a submission or an approval operation the task page comes back here with ?submitted=<task name> or
+   ?done=<what was done>. */
 (function () {
-  var submitted = new URLSearchParams(window.location.search).get("submitted");
+  var query = new URLSearchParams(window.location.search);
+  var submitted = query.get("submitted"), done = query.get("done");
   if (submitted !== null) {
     Lianban.notify("已提交" + (submitted ? "：" + submitted : ""), "ok");
-    window.history.replaceState(null, "", "/");
+  } else if (done) {
+    Lianban.notify(done, "ok");
+  } else {
+    return;
   }
+  query.delete("submitted");
+  query.delete("done");
+  window.history.replaceState(null, "", "/" + (query.toString() ? "?" + query.toString() : ""));
 })();
