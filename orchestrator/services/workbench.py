@@ -26,6 +26,8 @@ from orchestrator.forms import registry
 from orchestrator.models import Department, HumanTask, User, UserDepartment
 from orchestrator.services import (
     approval_access,
+    approval_decisions,
+    approval_records,
     carbon_copies,
     definitions,
     queries,
@@ -199,13 +201,16 @@ class TaskPage:
     actions: dict[str, bool]
     people: list[dict[str, str]]
     departments: list[tuple[str, str]]
+    decide: dict[str, Any] | None = None
 
 
 def task_page(session: Session, principal: Principal, task_id: str) -> TaskPage:
     """What /tasks/<id> shows `principal` (404 when the task is not open).
 
     The assignee (not while the task is delegated) may send back, transfer, delegate and copy; the delegate of a
-    delegated task may only resolve it (approval_access decides again under the case lock)."""
+    delegated task may only resolve it (approval_access decides again under the case lock). A task without a
+    lianban form is completed with a decision and an opinion (`decide`: POST /api/tasks/{id}/decide, the options
+    the step configures and its stock phrases) by its assignee or, unclaimed, a candidate."""
     row = queries.get_task(session, task_id)
     mine = row.assignee == principal.username
     delegated = row.delegation_state == "PENDING"
@@ -213,8 +218,25 @@ def task_page(session: Session, principal: Principal, task_id: str) -> TaskPage:
                "delegate": mine and not delegated, "copy": mine and not delegated, "resolve": mine and delegated}
     people = colleagues(session, principal) if any(actions.values()) else []
     names = Names.load(session)
+    decide = None
+    if _form_of(row) is None and row.assignee in (None, principal.username) and not delegated:
+        decide = {"options": [(o, DECISION_LABELS.get(o, o)) for o in approval_decisions.options(row)],
+                  "phrases": approval_records.phrases_for(row)}
     return TaskPage({**task_row(row, names), "instance_id": row.instance_id, "owner": row.owner,
-                     "delegated": delegated}, actions, people, sorted(names.departments.items()))
+                     "delegated": delegated, "has_form": _form_of(row) is not None}, actions, people,
+                    sorted(names.departments.items()), decide)
+
+
+# How the decisions of POST /api/tasks/{id}/decide read (a step may configure others: shown as they are).
+DECISION_LABELS = {"approve": "准予（同意）", "reject": "不予（不同意）", "correct": "补正"}
+
+
+def _form_of(task: HumanTask) -> object | None:
+    """The task's lianban form, or None when it has none (or its form file is broken: the form route says so)."""
+    try:
+        return registry.for_key(task.form_key)
+    except LianbanError:
+        return None
 
 
 PEOPLE_SHOWN = 200

@@ -62,7 +62,7 @@ def task_page(task_id: str) -> str:
     with unit_of_work() as session:
         shown = workbench.task_page(session, principal, task_id)
     return render_template("task.html", task=shown.task, actions=shown.actions, people=shown.people,
-                           departments=shown.departments,
+                           departments=shown.departments, decide=shown.decide,
                            labels=workbench.field_labels(), who=workbench.who(principal), csrf_token=csrf_token())
 
 

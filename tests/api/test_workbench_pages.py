@@ -60,7 +60,7 @@ def test_the_task_page_carries_the_csrf_token_and_a_closed_task_reads_as_gone(
     _, task_id = overdue_case(client, sessions)
     reviewer = client_as("reviewer", departments=["dept-a"])
     page = _html(reviewer.get(f"/tasks/{task_id}"))
-    assert '<meta name="csrf-token" content="' in page and "部门审查" in page and "保存草稿" in page
+    assert '<meta name="csrf-token" content="' in page and "部门审查" in page and 'id="decide"' in page  # no form: 审批
     assert "2026-10-12 23:59" in page and "超期" in page
 
     assert client_as("reviewer", departments=["dept-b"]).get(f"/tasks/{task_id}").status_code == 403
@@ -153,3 +153,16 @@ def test_the_case_page_masks_id_numbers_and_refuses_outsiders_with_a_chinese_pag
 
     gone = reviewer.get("/cases/no-such-case")
     assert gone.status_code == 404 and "办件不存在：no-such-case" in gone.get_data(as_text=True)
+
+
+def test_a_task_without_a_form_is_decided_with_the_steps_options_and_phrases(
+        client: FlaskClient, client_as: Callable[..., FlaskClient]) -> None:
+    deploy(client, {"queue.bpmn": QUEUE})
+    case_id = start(client, "queue_review", business_key="Q-NOFORM")["id"]
+    [task] = [t for t in client.get("/engine-rest/task", query_string={"processInstanceId": case_id}).get_json()]
+    page = _html(client_as("reviewer", departments=["dept-q"]).get(f"/tasks/{task['id']}"))
+    decide = page.split('id="decide"')[1].split("</section>")[0]
+    assert '<option value="approve">准予（同意）</option>' in decide
+    assert '<option value="correct">补正</option>' in decide
+    assert "<option>同意。</option>" in decide and 'data-op="decide"' in decide
+    assert "task.js" not in page and "保存草稿" not in page and f'href="/cases/{case_id}"' in page

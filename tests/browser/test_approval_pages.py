@@ -1,7 +1,8 @@
 """审批操作 in a real Chromium, as the demo users and a few department users, on a real server:
 退回 across the parallel split (with its preview) to the window clerk who accepted the case; 转办, 委派 and
-办结归还; 抄送 to a person who then finds it on the 工作台; 撤回 allowed, then refused once the next step is
-claimed; the case record with its opinions in order; the Chinese 403 page for a reviewer outside the case."""
+办结归还; 抄送 to a person who then finds it on the 工作台; a step without a form decided with an opinion; 撤回
+allowed, then refused once the next step is claimed; the case record with its opinions in order; the Chinese
+403 page for a reviewer outside the case."""
 
 from __future__ import annotations
 
@@ -186,15 +187,26 @@ def test_transfer_delegate_resolve_copy_and_the_case_record_in_order_and_a_revie
 TWO_STEPS = user_steps("two_reviews", "两级审查", "dept-customs", ("task_first", "初审"), ("task_second", "复审"))
 
 
-def test_a_reviewer_retracts_a_step_then_is_refused_once_the_next_step_is_claimed(page: Page, server: Server) -> None:
+def test_a_reviewer_decides_a_step_without_a_form_retracts_it_then_is_refused_once_the_next_is_claimed(
+        page: Page, server: Server) -> None:
     _customs_users(server)
     server.deploy("two-reviews.bpmn", TWO_STEPS)
     case = call(server, "POST", "/engine-rest/process-definition/key/two_reviews/start", {"businessKey": "SC-0001"})
     first = open_task(server, case["id"], "task_first")
-    _as(server, "customs-a", CUSTOMS["password"], "POST", f"/api/tasks/{first['id']}/claim", {})
-    _as(server, "customs-a", CUSTOMS["password"], "POST", f"/engine-rest/task/{first['id']}/complete", {})
 
-    sign_in(page, "customs-a", CUSTOMS["password"])
+    sign_in(page, "customs-a", CUSTOMS["password"])  # 初审 has no form: a decision and an opinion complete it
+    page.goto(f"/tasks/{first['id']}")
+    decide = page.locator("#decide")
+    page.get_by_label("审批决定").select_option(label="准予（同意）")
+    decide.get_by_role("button", name="办结").click()
+    expect(page.locator("#decide-error")).to_have_text("审批意见不能为空（可选用常用意见）")
+    page.get_by_label("常用意见").select_option(label="同意。")
+    expect(page.get_by_label("审批意见（必填）")).to_have_value("同意。")
+    decide.get_by_role("button", name="办结").click()
+    _back_home(page, "已办结：初审")
+    variables = call(server, "GET", f"/engine-rest/process-instance/{case['id']}/variables")
+    assert variables["decision"]["value"] == "approve"
+
     done = page.locator(f'#done tr[data-task-id="{first["id"]}"]')
     expect(done).to_contain_text("初审")
     done.get_by_label("撤回理由").fill("漏看了一份材料。")

@@ -2,8 +2,8 @@
    办结归还 and 抄送, each through its JSON API; the API's Chinese message is shown next to the action. */
 "use strict";
 (function () {
-  var panel = document.getElementById("approval");
-  if (!panel) { return; }
+  var panel = document.getElementById("approval"), decideBox = document.getElementById("decide");
+  if (!panel && !decideBox) { return; }
   var taskId = document.getElementById("task-page").dataset.taskId;
   var taskUrl = "/api/tasks/" + encodeURIComponent(taskId);
   var targets = {};
@@ -94,10 +94,13 @@
     resolve: {call: function () {
       return Lianban.api("POST", taskUrl + "/resolve", {reason: value("resolve-reason") || null});
     }, after: "已办结归还"},
-    copy: {call: copy, after: null}
+    copy: {call: copy, after: null},
+    decide: {call: function () {
+      return Lianban.api("POST", taskUrl + "/decide", {decision: value("decide-decision"), opinion: value("decide-opinion")});
+    }, after: "已办结：" + (document.getElementById("task-page").dataset.taskName || "")}
   };
 
-  panel.addEventListener("click", function (event) {
+  function act(event) {
     var button = event.target.closest("button[data-op]");
     if (!button) { return; }
     var op = button.dataset.op, operation = operations[op];
@@ -109,7 +112,14 @@
       if (operation.after) { done(operation.after); return; }
       document.getElementById("copy-ok").textContent = "已抄送 " + (result.body || []).length + " 个对象";
     });
-  });
+  }
+  [panel, decideBox].forEach(function (box) { if (box) { box.addEventListener("click", act); } });
+  var phrase = document.getElementById("decide-phrase");
+  if (phrase) {
+    phrase.addEventListener("change", function () {
+      if (phrase.value) { document.getElementById("decide-opinion").value = phrase.value; }
+    });
+  }
   var select = document.getElementById("send-back-target");
   if (select) { select.addEventListener("change", preview); }
   loadTargets();
