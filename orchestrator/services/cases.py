@@ -388,9 +388,9 @@ def _complete_on_stored_state(
         ensure_can_complete(session, case.instance, task_id, as_user)
     submission: task_forms.CheckedSubmission | None = None
     if task_id in case.before.external_tasks:
-        # 二次录入: the clerk records what the department's system returned; the service task completes with it.
-        variables = manual_entry.validated_result(session, task_id, variables)
-        case.runtime.complete_external_task(task_id, variables)
+        # 二次录入: the clerk records what the department's system returned (case variables); the service task
+        # completes with it.
+        variables = manual_entry.record(session, case.runtime, task_id, variables)
         case.writes.append(task_forms.draft_removal(task_id))
     elif task_id in case.before.user_tasks:
         # A `lianban:` form is checked before the engine is touched: a refused submission changes nothing.

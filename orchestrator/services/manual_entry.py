@@ -6,7 +6,10 @@ human task opens for the department's clerks (candidate group = the department),
 `lianban:manual-entry`: which system to enter the case into, how, the case data to copy, and the
 result fields to record (for example the licence number the department issued). Completing that task
 validates the result fields and completes the service task with them, so the flow goes on through the
-platform exactly as if the department's system had answered. The task has a due date like any step
+platform exactly as if the department's system had answered. The recorded values are case variables
+(`engine/case_scope.py`): written to every branch still running and to the case record, so the main flow
+reads them even when the service task sits on a non-interrupting boundary branch (a step warning) whose own
+data ends with it. The task has a due date like any step
 (`due_workdays`), and its creation and completion are audit events on the case's chain.
 
 The topic's configuration is copied into the task when it opens: a later change of the connector
@@ -26,6 +29,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from orchestrator import timesource, workcalendar
+from orchestrator.engine import case_scope
 from orchestrator.engine.runtime import CaseRuntime, ExternalTaskInfo
 from orchestrator.errors import ConflictError, InvalidRequestError, LianbanError, NotFoundError
 from orchestrator.models import HumanTask, Job, ProcessInstance
@@ -223,6 +227,17 @@ def validated_result(session: Session, task_id: str, variables: Mapping[str, Any
     return result
 
 
+def record(session: Session, runtime: CaseRuntime, task_id: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the clerk's result, write it to the whole case, and complete the service task with it.
+
+    Case scope first: a refusal (a branch holds its own value of a result field) changes nothing.
+    """
+    result = validated_result(session, task_id, variables)
+    case_scope.write(runtime.workflow.data, runtime.all_tasks(), result, runtime.activity_of(task_id) or task_id)
+    runtime.complete_external_task(task_id, result)
+    return result
+
+
 def _form(config: Mapping[str, Any], copy: list[dict[str, Any]]) -> dict[str, Any]:
     """A form-js schema for this task: what to do, the data to copy (read-only), the fields to record."""
     lines = "\n".join(f"- **{c['label']}**：{c['value'] if c['value'] is not None else '（无）'}" for c in copy)
@@ -272,4 +287,4 @@ def describe(session: Session, task_id: str) -> dict[str, Any]:
 
 
 __all__ = ["FORM_KEY", "MANUAL", "ManualEntryInvalidError", "NewEntry", "audit_specs", "close_tasks", "describe",
-           "entries_for", "mark", "open_tasks", "validated_result"]
+           "entries_for", "mark", "open_tasks", "record", "validated_result"]
