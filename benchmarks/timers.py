@@ -20,6 +20,13 @@ Prints, in one run:
   its lateness is up to one full pass, its CPU per 1,000 timers is that of back-to-back passes at the
   steady run's rate;
 - with `--profile N`: where one firing's time goes (restore, engine step, save, commit), under cProfile.
+
+With `--celery` it measures the production Celery path instead: two real `celery -A workers.worker worker`
+processes and `celery beat` on a real broker (`CELERY_BROKER_URL`, default Redis db 14), `--steady` timers
+falling due over `--window-s` seconds, p50 / p99 lateness from `timer_firing` — first with the scheduler
+leader (`workers/scheduler_leader.py`: one worker runs the loop, beat's timer task a fallback), then, as the
+baseline in the same run, beat alone (`LIANBAN_WORKER_SCHEDULER=0`, no grace: `lianban.timers.fire_due`
+once per `LIANBAN_SCHEDULER_INTERVAL_S`, as before the leader existed).
 """
 
 from __future__ import annotations
@@ -137,6 +144,13 @@ class Bench:
         with transaction(self.sessions) as session:
             return int(session.scalar(select(func.coalesce(func.max(TimerFiring.id), 0))) or 0)
 
+    def pending_due(self) -> int:
+        from orchestrator.db import transaction
+
+        with transaction(self.sessions) as session:
+            return int(session.scalar(select(func.count()).select_from(self.timers)
+                                      .where(self.timers.c.due_at <= datetime.now(UTC))) or 0)
+
     def pending(self) -> int:
         from orchestrator.db import transaction
 
@@ -183,6 +197,54 @@ def steady_run(bench: Bench, count: int, window_s: float, threads: int, interval
     assert len(lateness) == count, (len(lateness), count)
     return {"fired": len(lateness), "p50_s": percentile(lateness, 0.5), "p99_s": percentile(lateness, 0.99),
             "max_s": max(lateness), "cpu_s_per_1000": cpu / len(lateness) * 1000, "rate_per_s": count / window_s}
+
+
+CELERY_START_S = 20.0  # the workers and beat start (and one of them leads) before the first timer is due
+
+
+def celery_run(bench: Bench, url: str, count: int, window_s: float, leader: bool) -> dict[str, float]:
+    """Timers falling due while two real Celery workers and beat run: lateness as the deployment sees it."""
+    import signal
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DATABASE_URL=url, LIANBAN_SEED_ON_START="0",
+               CELERY_BROKER_URL=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"))
+    if not leader:
+        env.update(LIANBAN_WORKER_SCHEDULER="0", LIANBAN_TIMER_FALLBACK_GRACE_S="0")
+    worker = [sys.executable, "-m", "celery", "-A", "workers.worker", "worker", "--pool=prefork", "--concurrency=1",
+              "--loglevel=ERROR", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    beat = [sys.executable, "-m", "celery", "-A", "workers.worker", "beat", "--loglevel=ERROR",
+            "--schedule", f"/tmp/lianban-bench-beat-{os.getpid()}"]
+    begin = datetime.now(UTC) + timedelta(seconds=CELERY_START_S)
+    bench.bulk_cases([begin + timedelta(seconds=window_s * i / count) for i in range(count)])
+    since = bench.last_firing_id()
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True) for command in (worker, worker, beat)]
+    try:
+        while datetime.now(UTC) < begin + timedelta(seconds=window_s + 5) or bench.pending_due():
+            time.sleep(0.5)
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=30)
+    lateness = bench.firings(since)
+    assert len(lateness) == count, (len(lateness), count)
+    return {"fired": len(lateness), "p50_s": percentile(lateness, 0.5), "p99_s": percentile(lateness, 0.99),
+            "max_s": max(lateness)}
+
+
+def celery_main(bench: Bench, url: str, count: int, window_s: float) -> None:
+    with_leader = celery_run(bench, url, count, window_s, leader=True)
+    beat_only = celery_run(bench, url, count, window_s, leader=False)
+    print(json.dumps({"leader": with_leader, "beat_only": beat_only}, indent=1))
+    print(f"{'Celery path, ' + format(count, ',') + ' due over ' + format(window_s, 'g') + ' s':<52} "
+          f"{'p50 late':>10} {'p99 late':>10} {'max late':>10}")
+    for label, run in (("scheduler leader in a worker (beat as fallback)", with_leader),
+                       ("beat alone, lianban.timers.fire_due every period", beat_only)):
+        print(f"{label:<52} {run['p50_s']:>8.3f} s {run['p99_s']:>8.3f} s {run['max_s']:>8.3f} s")
+    print(f"target p99 lateness < 1 s with the leader: {'met' if with_leader['p99_s'] < 1 else 'NOT met'}")
 
 
 def naive_pass(bench: Bench, sample: int) -> dict[str, float]:
@@ -259,6 +321,7 @@ def main() -> None:
     parser.add_argument("--interval-s", type=float, default=1.0, help="scheduler loop period")
     parser.add_argument("--sample", type=int, default=2_000, help="cases the naive baseline walks")
     parser.add_argument("--profile", type=int, default=0, help="also profile this many firings (cProfile)")
+    parser.add_argument("--celery", action="store_true", help="measure the Celery path (workers + beat) instead")
     args = parser.parse_args()
 
     fresh_schema(args.database_url)
@@ -268,6 +331,9 @@ def main() -> None:
     started = time.perf_counter()
     bench.bulk_cases([later + timedelta(seconds=i) for i in range(background)])
     print(f"loaded {background:,} far-future timers in {time.perf_counter() - started:.1f} s")
+    if args.celery:
+        celery_main(bench, args.database_url, args.steady, args.window_s)
+        return
 
     backlog = backlog_run(bench, args.backlog, args.threads)
     steady = steady_run(bench, args.steady, args.window_s, args.threads, args.interval_s)

@@ -10,11 +10,16 @@ from orchestrator import timesource
 
 @shared_task(name="lianban.timers.fire_due", acks_late=True,  # type: ignore[untyped-decorator]
              time_limit=120, soft_time_limit=100)
-def fire_due_timers() -> int:
-    """Fire every timer that is due; each fires under its case's lock, exactly once."""
+def fire_due_timers(grace_s: float = 0.0) -> int:
+    """Fire every timer due `grace_s` ago or earlier; each fires under its case's lock, exactly once.
+
+    Beat sends it with a grace (`workers.scheduler_leader`): a fallback that leaves the leader's timers alone.
+    """
+    from datetime import timedelta
+
     from orchestrator.scheduler import fire_due_timers as fire
 
-    return fire(current_app.extensions["lianban.sessions"], timesource.now())
+    return fire(current_app.extensions["lianban.sessions"], timesource.now() - timedelta(seconds=grace_s))
 
 
 @shared_task(name="lianban.jobs.run", acks_late=True,  # type: ignore[untyped-decorator]

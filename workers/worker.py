@@ -16,6 +16,10 @@ import workers.tasks  # noqa: E402,F401  (registers the tasks)
 
 celery.conf.beat_schedule.setdefault("scan-clocks", workers.clock_tasks.BEAT_ENTRY)
 
+import workers.scheduler_leader  # noqa: E402  (one worker at a time runs the scheduler loop)
+
+workers.scheduler_leader.install(celery, flask_app)
+
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _fresh_connections(**_: Any) -> None:
