@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from orchestrator.auth import can_act_on_task
 from orchestrator.auth.principal import Principal
 from orchestrator.auth.roles import ADMINISTRATOR, ANALYST, DEPARTMENT_HEAD, DEPARTMENT_STAFF, SUPERVISOR
 from orchestrator.errors import LianbanError
@@ -219,7 +220,8 @@ def task_page(session: Session, principal: Principal, task_id: str) -> TaskPage:
     people = colleagues(session, principal) if any(actions.values()) else []
     names = Names.load(session)
     decide = None
-    if _form_of(row) is None and row.assignee in (None, principal.username) and not delegated:
+    may_complete = bool(principal.roles & DEPARTMENT_STAFF) and can_act_on_task(principal, row)
+    if _form_of(row) is None and not delegated and may_complete:
         decide = {"options": [(o, DECISION_LABELS.get(o, o)) for o in approval_decisions.options(row)],
                   "phrases": approval_records.phrases_for(row)}
     return TaskPage({**task_row(row, names), "instance_id": row.instance_id, "owner": row.owner,
@@ -250,9 +252,8 @@ def colleagues(session: Session, principal: Principal) -> list[dict[str, str]]:
              .join(Department, Department.id == UserDepartment.department_id)
              .where(User.active.is_(True), User.username != principal.username)
              .order_by(User.username, Department.code))
-    reach = principal.view_groups if principal.view_groups is not None else None
-    if reach is not None:
-        query = query.where(Department.code.in_(sorted(reach | principal.act_groups)))
+    if principal.view_groups is not None:
+        query = query.where(Department.code.in_(sorted(principal.view_groups | principal.act_groups)))
     people: dict[str, dict[str, str]] = {}
     for username, display_name, _code, department in session.execute(query):
         person = people.setdefault(username, {"username": username, "name": display_name or username,

@@ -166,3 +166,5 @@ def test_a_task_without_a_form_is_decided_with_the_steps_options_and_phrases(
     assert '<option value="correct">补正</option>' in decide
     assert "<option>同意。</option>" in decide and 'data-op="decide"' in decide
     assert "task.js" not in page and "保存草稿" not in page and f'href="/cases/{case_id}"' in page
+    supervisor = _html(client_as("supervisor", departments=["city"]).get(f"/tasks/{task['id']}"))
+    assert "审查" in supervisor and 'id="decide"' not in supervisor  # sees the task, may not complete it

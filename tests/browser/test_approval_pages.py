@@ -175,6 +175,11 @@ def test_transfer_delegate_resolve_copy_and_the_case_record_in_order_and_a_revie
         expect(row).to_contain_text("customs-b")
         expect(row).to_contain_text("请市场监管局知悉。")
         expect(row).to_contain_text("未读")
+        row.get_by_role("link", name="办件记录").click()  # opening it marks the copy read
+        copied.wait_for_url(f"**/cases/{case_id}")
+        assert _as(server, "reviewer", PASSWORD, "GET", "/api/cc")["unread"] == 0
+        copied.goto("/")
+        expect(copied.locator(f'#copies tr[data-instance-id="{case_id}"]')).to_contain_text("已读")
 
     with _signed_in(browser, server, "fire-reviewer") as outsider:  # no step of this case is the fire brigade's
         outsider.goto(f"/cases/{case_id}")
@@ -218,7 +223,8 @@ def test_a_reviewer_decides_a_step_without_a_form_retracts_it_then_is_refused_on
     assert [t["taskDefinitionKey"] for t in call(server, "GET", f"/engine-rest/task?processInstanceId={case['id']}")
             ] == ["task_first"]
 
-    _as(server, "customs-a", CUSTOMS["password"], "POST", f"/engine-rest/task/{again['id']}/complete", {})
+    _as(server, "customs-a", CUSTOMS["password"], "POST", f"/api/tasks/{again['id']}/decide",
+        {"decision": "approve", "opinion": "补看材料后同意。"})
     second = open_task(server, case["id"], "task_second")
     _as(server, "customs-b", CUSTOMS["password"], "POST", f"/api/tasks/{second['id']}/claim", {})
     page.reload()
@@ -226,3 +232,13 @@ def test_a_reviewer_decides_a_step_without_a_form_retracts_it_then_is_refused_on
     done.get_by_role("button", name="撤回").click()
     expect(done.locator(".op-error")).to_have_text("不能撤回：下一环节“复审”已被签收")
     assert open_task(server, case["id"], "task_second")["assignee"] == "customs-b"  # nothing changed
+
+    page.goto(f"/cases/{case['id']}")  # the record: 初审's three opinions in the order they were given
+    opinions = page.locator("#opinions .opinion")
+    expect(opinions).to_have_count(3)
+    expect(opinions.nth(0)).to_contain_text("审批：准予")
+    expect(opinions.nth(0)).to_contain_text("同意。")
+    expect(opinions.nth(1)).to_contain_text("撤回")
+    expect(opinions.nth(1)).to_contain_text("漏看了一份材料。")
+    expect(opinions.nth(2)).to_contain_text("补看材料后同意。")
+    expect(page.locator("#opinions h3")).to_have_text(["初审"])

@@ -37,6 +37,17 @@ document.addEventListener("click", function (event) {
     });
 });
 
+/* Opening a copy's case record marks the copy read (POST /api/cc/{id}/read) first. */
+document.addEventListener("click", function (event) {
+  var link = event.target.closest("a.copy-link[data-unread]");
+  if (!link) { return; }
+  event.preventDefault();
+  var id = link.closest("tr").dataset.copyId;
+  Lianban.api("POST", "/api/cc/" + encodeURIComponent(id) + "/read", {}).then(function () {
+    window.location.assign(link.getAttribute("href"));
+  });
+});
+
 /* After a submission or an approval operation the task page comes back here with ?submitted=<task name> or
    ?done=<what was done>. */
 (function () {
