@@ -15,11 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.auth import mask_pii
-from orchestrator.auth.access import pii_names
 from orchestrator.errors import NotFoundError
 from orchestrator.models import HumanTask, Material, ProcessInstance
-from orchestrator.services import approval_records, clock, materials
+from orchestrator.services import approval_records, clock, materials, privacy
 from orchestrator.services.workbench import LIMIT_LABELS, Names, field_labels, local_time
 
 CASE_STATES = {"ACTIVE": "办理中", "SUSPENDED": "已挂起", "COMPLETED": "已办结", "TERMINATED": "已终止"}
@@ -42,13 +40,13 @@ def case_record(session: Session, instance_id: str) -> dict[str, Any]:
     names = Names.load(session)
     labels = field_labels()["fields"]
     data = case.variables or {}
-    masked = mask_pii(data)
-    identity = [{"label": labels.get(name, name), "value": masked[name]} for name in sorted(pii_names(data))]
+    identity = [{"label": labels.get(name, name), "value": privacy.mask_document(data[name], True)}
+                for name in sorted(data) if privacy.is_pii_name(name) and isinstance(data[name], str)]
     steps = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)
                             .order_by(HumanTask.created_at, HumanTask.id))
     files = session.scalars(select(Material).where(Material.instance_id == instance_id)
                             .order_by(Material.uploaded_at, Material.id))
-    return {
+    record: dict[str, Any] = privacy.mask_document({  # every ID number masked: applicant, an opinion, a file name
         "id": case.id, "business_key": case.business_key or "—", "bundle": names.bundle(case.definition_key),
         "state": CASE_STATES.get(case.state, case.state), "started": local_time(case.started_at),
         "ended": local_time(case.ended_at), "applicant": data.get("applicant_name") or "—", "identity": identity,
@@ -66,4 +64,5 @@ def case_record(session: Session, instance_id: str) -> dict[str, Any]:
                                     "signature": (o["signature"] or {}).get("url")} for o in s["opinions"]]}
                      for s in approval_records.opinions(session, instance_id)["steps"]],
         "materials": [{**materials.describe(m), "uploaded": local_time(m.uploaded_at)} for m in files],
-    }
+    })
+    return record

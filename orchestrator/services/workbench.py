@@ -31,6 +31,7 @@ from orchestrator.services import (
     approval_records,
     carbon_copies,
     definitions,
+    privacy,
     queries,
     supervision_reports,
     task_list,
@@ -164,7 +165,15 @@ def home(session: Session, principal: Principal, my_page: int = 1, unclaimed_pag
     if principal.roles & {ANALYST, ADMINISTRATOR}:
         result.bundles = [{"id": d.id, "key": d.key, "name": d.name or d.key, "version": d.version}
                           for d in definitions.list_definitions(session, latest_only=True, max_results=200)]
-    return result
+    return _masked(result)
+
+
+def _masked(shown: Home) -> Home:
+    """The 工作台 with every personal ID number masked, as the APIs behind its lists mask them (a note of a copy, a
+    case number or an applicant written with one)."""
+    for name in ("my_tasks", "unclaimed", "done", "copies", "warnings", "overdue"):
+        setattr(shown, name, privacy.mask_document(getattr(shown, name)))
+    return shown
 
 
 DONE_SHOWN = 20  # 我的已办: the most recent steps a person completed
@@ -224,8 +233,8 @@ def task_page(session: Session, principal: Principal, task_id: str) -> TaskPage:
     if _form_of(row) is None and not delegated and may_complete:
         decide = {"options": [(o, DECISION_LABELS.get(o, o)) for o in approval_decisions.options(row)],
                   "phrases": approval_records.phrases_for(row)}
-    return TaskPage({**task_row(row, names), "instance_id": row.instance_id, "owner": row.owner,
-                     "delegated": delegated, "has_form": _form_of(row) is not None}, actions, people,
+    header = privacy.mask_document({**task_row(row, names), "instance_id": row.instance_id, "owner": row.owner})
+    return TaskPage({**header, "delegated": delegated, "has_form": _form_of(row) is not None}, actions, people,
                     sorted(names.departments.items()), decide)
 
 

@@ -6,6 +6,7 @@ departments only; times read in Asia/Shanghai; a closed task's page says so in C
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 from flask.testing import FlaskClient
@@ -150,6 +151,20 @@ def test_the_case_page_masks_id_numbers_and_refuses_outsiders_with_a_chinese_pag
     as_json = client_as("reviewer", departments=["dept-b"]).get(f"/cases/{instance_id}",
                                                                  headers={"Accept": "application/json"})
     assert as_json.status_code == 403 and as_json.get_json()["field"] == "instance_id"
+
+    # An ID number written into a copy's note, a file's name or a variable's text: masked on every page.
+    note = "请核对申请人 630102199001011234 的身份"
+    assert client.post(f"/api/cases/{instance_id}/cc", json={"recipients": [{"kind": "group", "id": "dept-a"}],
+                                                             "note": note}).status_code == 200
+    pdf = io.BytesIO(b"%PDF-1.4\n%%EOF\n")
+    upload = {"kind": "identity_document", "file": [(pdf, "身份证_630102199001011234.pdf")]}
+    assert client.post(f"/api/cases/{instance_id}/materials", data=upload,
+                       content_type="multipart/form-data").status_code == 201
+    home, record = _html(reviewer.get("/")), _html(reviewer.get(f"/cases/{instance_id}"))
+    assert "请核对申请人 6301**********1234 的身份" in home.split('id="copies"')[1]
+    assert "身份证_6301**********1234.pdf" in record.split('id="materials"')[1]
+    for page in (home, record, _html(reviewer.get(f"/tasks/{task_id}"))):
+        assert "630102199001011234" not in page
 
     gone = reviewer.get("/cases/no-such-case")
     assert gone.status_code == 404 and "办件不存在：no-such-case" in gone.get_data(as_text=True)
