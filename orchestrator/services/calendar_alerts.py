@@ -83,9 +83,7 @@ def warn_administrators(session: Session, now: datetime | None = None) -> int:
     if _already_warned(session, day, horizon["last_year"]):
         return 0
     administrators = active_administrators(session)
-    next_year = (horizon["last_year"] or day.year - 1) + 1
-    body = (f"{horizon['message']}。请在“日历管理”页面或用命令 python -m orchestrator calendar import 导入 "
-            f"{next_year} 年的节假日安排；届满日落在无数据年份的期限将被拒绝计算。")
+    body = f"{horizon['message']}。{_how_to_import(horizon)}"
     messages = notifications.notify(session, [f"user:{name}" for name in administrators], KIND,
                                     _title(horizon), body)
     record_event(session, None, EVENT, ACTOR, {
@@ -94,6 +92,20 @@ def warn_administrators(session: Session, now: datetime | None = None) -> int:
     if not messages:
         log.warning("calendar data runs out (%s) and there is no active administrator to tell", horizon["message"])
     return len(messages)
+
+
+def banner(now: datetime | None = None) -> str | None:
+    """The administrator's 工作台 banner while the horizon warns (None otherwise)."""
+    horizon = data_horizon(local_today(now or timesource.now()))
+    if not horizon["warning"]:
+        return None
+    return f"{horizon['message']}。{_how_to_import(horizon)}"
+
+
+def _how_to_import(horizon: dict[str, Any]) -> str:
+    next_year = (horizon["last_year"] or date.fromisoformat(horizon["today"]).year - 1) + 1
+    return (f"请用 POST /api/calendar/import 或命令 python -m orchestrator calendar import 导入 {next_year} 年的"
+            f"节假日安排；届满日落在无数据年份的期限将被拒绝计算。")
 
 
 def check(factory: sessionmaker[Session], now: datetime | None = None) -> int:
@@ -114,4 +126,4 @@ def check(factory: sessionmaker[Session], now: datetime | None = None) -> int:
     return written
 
 
-__all__ = ["EVENT", "KIND", "active_administrators", "check", "forget", "warn_administrators"]
+__all__ = ["EVENT", "KIND", "active_administrators", "banner", "check", "forget", "warn_administrators"]

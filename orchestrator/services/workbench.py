@@ -29,6 +29,7 @@ from orchestrator.services import (
     approval_access,
     approval_decisions,
     approval_records,
+    calendar_alerts,
     carbon_copies,
     definitions,
     privacy,
@@ -110,6 +111,7 @@ class Home:
     warnings: dict[str, list[dict[str, Any]]] | None = None
     overdue: dict[str, list[dict[str, Any]]] | None = None
     bundles: list[dict[str, Any]] = field(default_factory=list)
+    calendar_warning: str | None = None  # administrators: the holiday calendar runs out (calendar_alerts)
 
 
 def _limit_rows(session: Session, status: str, principal: Principal, names: Names) -> dict[str, list[dict[str, Any]]]:
@@ -165,6 +167,8 @@ def home(session: Session, principal: Principal, my_page: int = 1, unclaimed_pag
     if principal.roles & {ANALYST, ADMINISTRATOR}:
         result.bundles = [{"id": d.id, "key": d.key, "name": d.name or d.key, "version": d.version}
                           for d in definitions.list_definitions(session, latest_only=True, max_results=200)]
+    if ADMINISTRATOR in principal.roles:
+        result.calendar_warning = calendar_alerts.banner()
     return _masked(result)
 
 

@@ -1,0 +1,39 @@
+"""An administrator's 工作台 shows a Chinese banner while the holiday calendar runs out; nobody else sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator import timesource, workcalendar
+from orchestrator.db import transaction
+from orchestrator.services import calendar
+from orchestrator.workcalendar import SHANGHAI
+
+LAST = workcalendar.LIBRARY_YEARS.stop - 1
+
+
+def _page(client: FlaskClient) -> str:
+    response = client.get("/", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_the_banner_shows_inside_the_window_to_administrators_only_and_goes_with_the_import(
+        sessions: sessionmaker[Session], client_as: Callable[..., FlaskClient]) -> None:
+    admin, reviewer = client_as("administrator"), client_as("reviewer", departments=["dept-a"])
+    timesource.set_now(datetime(LAST, 6, 1, 9, tzinfo=SHANGHAI))
+    assert 'id="calendar-warning"' not in _page(admin)
+
+    timesource.set_now(datetime(LAST, 12, 1, 9, tzinfo=SHANGHAI))
+    page = _page(admin)
+    assert 'id="calendar-warning"' in page and f"日历数据截至 {LAST} 年底，仅剩 30 天" in page
+    assert f"导入 {LAST + 1} 年的节假日安排" in page
+    assert 'id="calendar-warning"' not in _page(reviewer)
+
+    with transaction(sessions) as session:
+        calendar.import_schedule(session, f"{LAST + 1}-01-01 休 元旦", "admin")
+    assert 'id="calendar-warning"' not in _page(admin)
