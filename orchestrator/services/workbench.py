@@ -202,11 +202,6 @@ def _copy_row(copy: dict[str, Any], names: Names) -> dict[str, Any]:
             "to": names.department(recipient["id"]) if recipient["kind"] == "group" else recipient["id"]}
 
 
-def task_header(session: Session, task_id: str) -> dict[str, Any]:
-    """The open task's row as the task page's header shows it (404 when it is not open)."""
-    return task_row(queries.get_task(session, task_id), Names.load(session))
-
-
 @dataclass
 class TaskPage:
     """The task page: its header row, the approval operations the viewer may use, and the people they may name."""
