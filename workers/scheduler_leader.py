@@ -70,17 +70,21 @@ class AdvisoryLockLease:
     def __init__(self, url: str) -> None:
         self._engine = create_engine(normalise_url(url), poolclass=NullPool, connect_args=_KEEPALIVES)
         self._connection: Connection | None = None
+        self._waiting: Connection | None = None  # kept between attempts: no new connection per try
 
     def acquire(self) -> bool:
         try:
-            connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            if connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}):
-                connection.execute(text(f"LISTEN {timer_alarm.CHANNEL}"))
-                self._connection = connection
+            if self._waiting is None:
+                self._waiting = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if self._waiting.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}):
+                self._waiting.execute(text(f"LISTEN {timer_alarm.CHANNEL}"))
+                self._connection, self._waiting = self._waiting, None
                 return True
-            connection.close()
-        except Exception:  # the database is away: try again later
+        except Exception:  # the database is away: try again later on a new connection
             log.exception("scheduler lease: cannot reach the database")
+            waiting, self._waiting = self._waiting, None
+            if waiting is not None:
+                waiting.invalidate()
         return False
 
     def watch(self, timeout_s: float) -> bool:
@@ -100,6 +104,9 @@ class AdvisoryLockLease:
 
     def release(self) -> None:
         connection, self._connection = self._connection, None
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting.close()
         if connection is None:
             return
         try:
@@ -210,6 +217,7 @@ class SchedulerLeader:
             finally:
                 self.lease.release()
             log.warning("lianban scheduler: pid %s stepped down", os.getpid())
+        self.lease.release()  # a worker that never led drops its waiting connection
 
     def _lead(self) -> None:
         loop_stop = threading.Event()
