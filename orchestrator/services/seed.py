@@ -17,7 +17,9 @@ def seed_bundles(session: Session, directory: Path) -> tuple[int, int]:
     if not files:
         return 0, 0
     result = deploy(session, {p.name: p.read_bytes() for p in files}, name="bundles", source="seed", actor="seed")
-    for warning in result.warnings:
-        log.warning("%s (%s line %s) [%s]", warning["message_zh"], warning["filename"], warning["line"],
-                    warning["code"])
+    if result.warnings:  # one line: before the departments are registered every step would warn
+        unknown = sorted({name for w in result.warnings for name in w["departments"]})
+        first = result.warnings[0]
+        log.warning("%s 个环节的 department 属性不是已登记的部门：%s（例如 %s 第 %s 行 %s）[bpmn.department_unknown]",
+                    len(result.warnings), "、".join(unknown), first["filename"], first["line"], first["element_id"])
     return len(result.created), len(result.unchanged)

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from orchestrator.services import manual_entry, operations
-from orchestrator.web.access import UNMASK_PARAM, case_data_for_viewer
+from orchestrator.web.access import UNMASK_PARAM, case_data_for_viewer, masked
 from orchestrator.web.apidoc import doc as _doc
 from orchestrator.web.apidoc import query_param as _query
 from orchestrator.web.request_args import actor, query_page
@@ -34,7 +34,7 @@ def list_jobs() -> Response:
                                       instance_id=request.args.get("caseId") or None)
     first, max_results = query_page()
     with unit_of_work() as session:
-        return jsonify(operations.list_jobs(session, job_filter, first, max_results))
+        return jsonify(masked(operations.list_jobs(session, job_filter, first, max_results)))
 
 
 @blueprint.get("/api/jobs/<job_id>")
@@ -42,7 +42,7 @@ def list_jobs() -> Response:
 def get_job(job_id: str) -> Response:
     """作业详情：尝试次数、最近错误、故障记录与历史事件"""
     with unit_of_work() as session:
-        return jsonify(operations.get_job(session, job_id))
+        return jsonify(masked(operations.get_job(session, job_id)))
 
 
 @blueprint.post("/api/incidents/<incident_id>/retry")

@@ -2,9 +2,9 @@
 
 A restaurant case of bpmn/restaurant-opening.bpmn carries the applicant's ID number in its intake data;
 a reviewer also wrote it into an opinion, a material's file name and a supervision note, as people do.
-Every read endpoint that returns case, task, form, joint-inspection, history, supervision or materials
-data is walked as a reviewer, a department head, a supervisor and an administrator: the number never
-appears, only its masked form.
+Every read endpoint that returns case, task, form, joint-inspection, history, supervision, materials or
+job data is walked as a reviewer, a department head, a window clerk, a supervisor and an administrator: the
+number never appears, only its masked form.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _reads(case: dict[str, Any]) -> Iterator[str]:
         "/api/cc", f"/api/cases/{case_id}/materials", f"/api/cases/{case_id}/clock", f"/api/cases/{case_id}/notes",
         "/api/notifications", "/api/supervision/warnings", "/api/supervision/overdue", "/api/supervision/clocks",
         "/api/supervision/items", "/api/supervision/step-times", "/api/supervision/handling-times",
-        "/api/jobs", "/", f"/tasks/{task_id}",
+        "/api/jobs", "/", f"/tasks/{task_id}", f"/cases/{case_id}",
     )
 
 
@@ -187,3 +187,39 @@ def test_a_manual_entry_shows_the_number_to_copy_only_to_a_clerk_who_asks_and_ea
     assert admin["copy"][1]["value"] == ID_NUMBER
     assert [(who, via) for who, via, _ in _viewed(sessions)] == [("samr-clerk", "manual entry"),
                                                                  ("admin", "manual entry")]
+
+
+def test_a_department_systems_error_message_is_masked_in_the_operators_reads(
+        client: FlaskClient, run_in_tx: Any, client_as: Callable[..., FlaskClient]) -> None:
+    """The tax system fetches the case data it processes in clear; what it reports back is shown masked."""
+    run_in_tx(seed_bundles, ROOT / "bpmn")
+    case_id = str(start(client, "company_deregistration")["id"])
+    submit_sample(client, case_id, "task_intake", "deregistration-intake")
+    tax_system = client_as("reviewer", departments=["dept-tax"], username="tax-system")
+    locked = _ok(tax_system.post("/engine-rest/external-task/fetchAndLock", json={
+        "workerId": "tax-system", "maxTasks": 1, "topics": [{"topicName": "tax.deregistration",
+                                                              "lockDuration": 60000}]}))
+    (job,) = locked
+    assert job["variables"]["applicant_id_number"]["value"] == ID_NUMBER  # the department's need
+    failed = tax_system.post(f"/engine-rest/external-task/{job['id']}/failure", json={
+        "workerId": "tax-system", "retries": 0, "retryTimeout": 0,
+        "errorMessage": f"纳税人（身份证 {ID_NUMBER}）存在未结清税款",
+        "errorDetails": f"taxpayer {ID_NUMBER}: arrears 1250.50"})
+    assert failed.status_code == 204, failed.get_data(as_text=True)
+
+    reads = ["/api/jobs", f"/api/jobs/{job['id']}", "/engine-rest/incident", "/engine-rest/external-task",
+             f"/engine-rest/external-task/{job['id']}",
+             f"/engine-rest/history/activity-instance?processInstanceId={case_id}"]
+    readers = {"administrator": client, "tax reviewer": tax_system,
+               "supervisor": client_as("supervisor", departments=["city"])}
+    leaks, answered = [], set()
+    for who, reader in readers.items():
+        for path in reads:
+            response = reader.get(path)
+            if response.status_code == 200:
+                answered.add(path)
+            if ID_NUMBER in response.get_data(as_text=True):
+                leaks.append(f"{who} {path}")
+    assert leaks == []
+    assert answered == set(reads)
+    assert MASKED in client.get(f"/api/jobs/{job['id']}").get_data(as_text=True)

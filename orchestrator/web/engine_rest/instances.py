@@ -9,7 +9,7 @@ from orchestrator.auth.access import case_scope
 from orchestrator.errors import InvalidRequestError, NotFoundError
 from orchestrator.services import cases, queries
 from orchestrator.services.queries import InstanceFilter
-from orchestrator.web.access import case_data_for_viewer
+from orchestrator.web.access import case_data_for_viewer, masked
 from orchestrator.web.camunda_json import (
     activity_json,
     history_instance_json,
@@ -168,7 +168,7 @@ def list_incidents() -> Response:
     """查询故障（需人工处理的问题）"""
     with unit_of_work() as session:
         items = queries.list_incidents(session, instance_id=request.args.get("processInstanceId"))
-        return jsonify([incident_json(i) for i in items])
+        return jsonify(masked([incident_json(i) for i in items]))  # a department's message may quote the data
 
 
 @blueprint.get("/history/process-instance")
