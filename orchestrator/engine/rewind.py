@@ -243,13 +243,14 @@ def retract_blocker(done: Task) -> str | None:
     """Why the step `done` can no longer be taken back (None: it can).
 
     Refused once anything after it was completed: a user task, a department's external task, or a
-    join that has fired (the flow went on past the merge).
+    join that has fired (the flow went on past the merge). A diverging gateway right after the step is
+    no merge: SpiffWorkflow's gateways are joins with one input there, and they fire at once.
     """
     for task in _subtree(done):
         if task is done:
             continue
         spec = task.task_spec
-        if isinstance(spec, UnstructuredJoin) and _join_fired_after(task):
+        if isinstance(spec, UnstructuredJoin) and len(spec.inputs) > 1 and _join_fired_after(task):
             return "join"
         if task.state != TaskState.COMPLETED or getattr(spec, "bpmn_id", None) is None:
             continue

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from orchestrator.db import transaction
 from orchestrator.models import AuditEvent
 from tests.approval.bundle import Approval, Sessions, approve, fire_reaches_decision, open_restaurant
-from tests.coverage.test_restaurant_bundle import FIRE_DOCUMENT_REVIEW
+from tests.coverage.test_restaurant_bundle import FIRE_DOCUMENT_REVIEW, INTAKE
 from tests.helpers import token_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -73,6 +73,25 @@ def test_a_branch_waiting_at_the_join_can_be_retracted_but_not_once_the_join_fir
     assert "task_joint_inspection" in case.ready()
     refused = case.post(f"/api/tasks/{case.done('task_food_license')}/retract", "market-sun")
     assert refused.status_code == 409 and "汇聚" in refused.get_json()["message_zh"]
+
+
+def test_the_step_before_the_parallel_split_is_retracted_while_no_department_has_claimed(
+        client: FlaskClient, sessions: Sessions, run_in_tx: Any) -> None:
+    case = open_restaurant(client, sessions, run_in_tx)
+    branches = {row.activity_id for row in case.open_rows()}
+    assert {"task_fire_document_review", "task_food_license", "task_signboard"} <= branches
+    response = case.post(f"/api/tasks/{case.done('task_intake')}/retract", "clerk-wang", {"reason": "材料登记有误"})
+    assert response.status_code == 200, response.get_json()
+    assert [(row.activity_id, row.assignee) for row in case.open_rows()] == [("task_intake", "clerk-wang")]
+    [(actor, payload)] = audit(case, "task.retracted")
+    assert actor == "clerk-wang" and set(payload["withdrawn"]) == branches
+
+    case.act("task_intake", "clerk-wang", INTAKE)
+    assert {row.activity_id for row in case.open_rows()} == branches
+    case.claim("task_signboard", "urban-wu")
+    refused = case.post(f"/api/tasks/{case.done('task_intake')}/retract", "clerk-wang")
+    assert refused.status_code == 409 and refused.get_json()["code"] == "task.retract_too_late"
+    assert "已被签收" in refused.get_json()["message_zh"]
 
 
 def test_transfer_hands_the_task_over_for_good_with_an_audit_record(
