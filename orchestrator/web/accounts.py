@@ -10,15 +10,33 @@ from flask import Blueprint, Response, jsonify
 from orchestrator.auth import permission, require_user
 from orchestrator.auth.access import mask_id_number
 from orchestrator.auth.guard import csrf_token
-from orchestrator.auth.roles import ADMINISTRATOR, LEVELS, ROLE_LABELS
+from orchestrator.auth.passwords import MIN_LENGTH
+from orchestrator.auth.roles import ADMINISTRATOR, LEVELS, ROLE_LABELS, ROLES
 from orchestrator.errors import InvalidRequestError
 from orchestrator.models import ApiToken, Department, User
 from orchestrator.services import accounts
 from orchestrator.services.accounts import UserInput
+from orchestrator.web.apidoc import PAGE, doc, json_request, text
 from orchestrator.web.request_args import body_str, json_body, query_page, query_time_value
 from orchestrator.web.session import unit_of_work
 
 blueprint = Blueprint("accounts", __name__, url_prefix="/api")
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+_PASSWORD = {"type": "string", "minLength": MIN_LENGTH, "maxLength": 256, "pattern": r"^[^\u0000]*$",
+             "description": f"至少 {MIN_LENGTH} 个字符"}
+# Every field may be null or left out (unchanged; on creation: the default).
+_USER_FIELDS: dict[str, Any] = {
+    "display_name": _nullable(text(255, "姓名")), "password": _nullable(_PASSWORD),
+    "roles": {"type": ["array", "null"], "items": {"type": "string", "enum": list(ROLES)}},
+    "departments": {"type": ["array", "null"], "items": {"type": "string"}, "description": "部门编码（须已存在）"},
+    "active": {"type": ["boolean", "null"]}, "district": _nullable(text(128, "所在区县")),
+    "id_number": _nullable(text(32, "身份证号"))}
+_USERNAME = {"type": "string", "pattern": r"^[\w.@-]{1,64}$", "description": "1–64 位文字、数字或 _.@-"}
 
 
 def _user_json(user: User, departments: list[str]) -> dict[str, Any]:
@@ -86,18 +104,25 @@ def me() -> Response:
 
 
 @blueprint.post("/me/password")
+@doc(requestBody=json_request({"type": "object", "required": ["current_password", "new_password"], "properties": {
+    "current_password": {"type": "string", "minLength": 1, "maxLength": 256}, "new_password": _PASSWORD}}),
+    responses={"204": {"description": "已修改"}})
 @permission(signed_in=True)
 def change_password() -> tuple[str, int]:
     """修改自己的密码（需要当前密码）"""
     principal = require_user()
     body = json_body(required=True)
+    current, new = body_str(body, "current_password", 256), body_str(body, "new_password", 256)
+    for name, value in (("current_password", current), ("new_password", new)):
+        if not value:
+            raise InvalidRequestError(f"{name} 不能为空", f"{name} is required", field=name)
     with unit_of_work() as session:
-        accounts.change_own_password(session, principal.id, body_str(body, "current_password", 256) or "",
-                                     body_str(body, "new_password", 256) or "")
+        accounts.change_own_password(session, principal.id, current or "", new or "")
     return "", 204
 
 
 @blueprint.get("/users")
+@doc(parameters=PAGE)
 @permission(roles=[ADMINISTRATOR])
 def list_users() -> Response:
     """用户列表（管理员）"""
@@ -107,6 +132,9 @@ def list_users() -> Response:
 
 
 @blueprint.post("/users")
+@doc(requestBody=json_request({"type": "object", "required": ["username"],
+                               "properties": {"username": _USERNAME, **_USER_FIELDS}}),
+     responses={"201": {"description": "新建的用户", "content": {"application/json": {"schema": {"type": "object"}}}}})
 @permission(roles=[ADMINISTRATOR])
 def create_user() -> tuple[Response, int]:
     """新建用户（管理员）"""
@@ -125,6 +153,8 @@ def get_user(user_id: int) -> Response:
 
 
 @blueprint.patch("/users/<int:user_id>")
+@doc(requestBody=json_request({"type": "object", "properties": _USER_FIELDS, "not": {"required": ["username"]},
+                               "description": "只修改给出的字段；用户名不能修改"}))
 @permission(roles=[ADMINISTRATOR])
 def update_user(user_id: int) -> Response:
     """修改用户：姓名、角色、部门、停用、重置密码（管理员）"""
@@ -148,6 +178,11 @@ def list_departments() -> Response:
 
 
 @blueprint.post("/departments")
+@doc(requestBody=json_request({"type": "object", "required": ["code", "name", "level"], "properties": {
+    "code": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_-]{1,63}$", "description": "即流程图中的候选组名"},
+    "name": {**text(255, "部门名称"), "minLength": 1}, "level": {"type": "string", "enum": list(LEVELS)},
+    "parent": {**text(64, "上级部门编码（须已存在）"), "type": ["string", "null"]}}}),
+     responses={"201": {"description": "新建的部门", "content": {"application/json": {"schema": {"type": "object"}}}}})
 @permission(roles=[ADMINISTRATOR])
 def create_department() -> tuple[Response, int]:
     """新建部门（管理员）；code 即流程图中 candidateGroups 使用的组名"""
@@ -171,6 +206,12 @@ def list_tokens() -> Response:
 
 
 @blueprint.post("/tokens")
+@doc(requestBody=json_request({"type": "object", "required": ["name"], "properties": {
+    "name": {**text(128, "令牌名称"), "minLength": 1},
+    "expires_at": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0},
+                             {"type": "null"}], "description": "到期时间（省略或空则不过期）"}}}),
+     responses={"201": {"description": "新建的令牌（token 原文只返回这一次）",
+                        "content": {"application/json": {"schema": {"type": "object"}}}}})
 @permission(signed_in=True)
 def create_token() -> tuple[Response, int]:
     """新建 API 访问令牌（令牌原文只返回这一次）"""
@@ -184,6 +225,7 @@ def create_token() -> tuple[Response, int]:
 
 
 @blueprint.delete("/tokens/<int:token_id>")
+@doc(responses={"204": {"description": "已吊销"}})
 @permission(signed_in=True)
 def revoke_token(token_id: int) -> tuple[str, int]:
     """吊销令牌（自己的；管理员可吊销任何令牌）"""

@@ -17,9 +17,11 @@ from orchestrator.services import (
     carbon_copies,
     proxies,
 )
+from orchestrator.services.approval_records import MAX_SIGNATURE_BYTES
+from orchestrator.services.carbon_copies import MAX_RECIPIENTS
 from orchestrator.web import access
-from orchestrator.web.apidoc import doc
-from orchestrator.web.request_args import body_str, json_body, query_page
+from orchestrator.web.apidoc import PAGE, REASON, doc, json_request, query_param, text
+from orchestrator.web.request_args import body_str, json_body, json_integer, query_page
 from orchestrator.web.session import unit_of_work
 
 blueprint = Blueprint("approval", __name__, url_prefix="/api")
@@ -39,7 +41,7 @@ def _doc(summary_ok: str, body: dict[str, Any] | None = None, *, returns: str = 
          **details: Any) -> Callable[[F], F]:
     """OpenAPI details: the 200 answer (a JSON object or array), the usual problems, and the JSON body if any."""
     if body is not None:
-        details["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        details["requestBody"] = json_request(body, required=bool(body["required"]))
     content = _JSON if returns == "object" else {"application/json": {"schema": {"type": returns}}}
     return doc(responses={"200": {"description": summary_ok, "content": content}, **_ERRORS}, **details)
 
@@ -48,8 +50,19 @@ def _object(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]
     return {"type": "object", "required": required, "properties": properties}
 
 
-_STR = {"type": "string"}
-_REASON = {"type": "string", "maxLength": 2000, "description": "理由（必填）"}
+# An own opinion, or the index of a stock phrase standing in for it.
+_OPINION_OR_PHRASE = {"anyOf": [
+    {"required": ["opinion"], "properties": {"opinion": text(2000, blank=False)}},
+    {"required": ["phrase"], "properties": {"phrase": {"type": "integer"}}}]}
+_TARGET = text(255, "图中环节的元素 id", blank=False)
+_USER = text(128, "用户名", blank=False)
+_BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+# Base64 of a PNG (its 8-byte signature encodes as iVBORw0KGg…) or of a JPEG (FF D8 FF: /9j/), at most 512 KB.
+_SIGNATURE = {"oneOf": [
+    {"type": "object", "required": ["type", "data"], "properties": {
+        "type": {"const": kind}, "data": {"type": "string", "maxLength": MAX_SIGNATURE_BYTES * 4 // 3 + 4,
+                                          "pattern": prefix + _BASE64, "description": "Base64"}}}
+    for kind, prefix in (("image/png", "^iVBORw0KGg[o-r][A-Za-z0-9+/]"), ("image/jpeg", "^/9j/"))]}
 
 
 @blueprint.get("/tasks/<task_id>/send-back-targets")
@@ -61,7 +74,7 @@ def send_back_targets(task_id: str) -> Response:
 
 
 @blueprint.post("/tasks/<task_id>/send-back/preview")
-@_doc("退回将撤销的任务、定时器与外部任务（不做任何修改）", _object(["target"], target=_STR))
+@_doc("退回将撤销的任务、定时器与外部任务（不做任何修改）", _object(["target"], target=_TARGET))
 def send_back_preview(task_id: str) -> Response:
     """预览退回：列出将被撤销的办理"""
     body = json_body(required=True)
@@ -72,7 +85,7 @@ def send_back_preview(task_id: str) -> Response:
 
 @blueprint.post("/tasks/<task_id>/send-back")
 @_doc("已退回：目标环节的新任务及其办理人", _object(
-    ["target", "reason"], target=_STR, reason=_REASON,
+    ["target", "reason"], target=_TARGET, reason=REASON,
     across_split={"type": "boolean", "description": "确认退回到并联分支开始之前（撤销所有分支）"}))
 def send_back(task_id: str) -> Response:
     """退回到之前的环节（必须填写理由）"""
@@ -88,7 +101,8 @@ def send_back(task_id: str) -> Response:
 
 
 @blueprint.post("/tasks/<task_id>/retract")
-@_doc("已撤回：本环节的新任务（仍由本人办理）", _object([], reason=_REASON))
+@_doc("已撤回：本环节的新任务（仍由本人办理）",
+      _object([], reason={**text(2000, "撤回理由"), "type": ["string", "null"]}))
 def retract(task_id: str) -> Response:
     """撤回本人已办理的环节（下一环节尚未签收或办理）"""
     body = json_body()
@@ -98,7 +112,7 @@ def retract(task_id: str) -> Response:
 
 
 @blueprint.post("/tasks/<task_id>/transfer")
-@_doc("已转办", _object(["to", "reason"], to={"type": "string", "description": "接收人用户名"}, reason=_REASON))
+@_doc("已转办", _object(["to", "reason"], to=_USER, reason=REASON))
 def transfer(task_id: str) -> Response:
     """转办：任务永久交给他人办理"""
     body = json_body(required=True)
@@ -117,7 +131,7 @@ def signers(task_id: str) -> Response:
 
 
 @blueprint.post("/tasks/<task_id>/signers")
-@_doc("已加签", _object(["signer", "position", "reason"], signer=_STR, reason=_REASON, position={
+@_doc("已加签", _object(["signer", "position", "reason"], signer=_USER, reason=REASON, position={
     "type": "string", "enum": list(approval_ops.POSITIONS),
     "description": "before 前加签 / after 后加签（串行会签）；parallel 并行加签（并行会签）"}))
 def add_signer(task_id: str) -> Response:
@@ -131,7 +145,7 @@ def add_signer(task_id: str) -> Response:
 
 
 @blueprint.post("/tasks/<task_id>/signers/remove")
-@_doc("已减签：该会签人的待办任务撤销，并重新判断会签结果", _object(["signer", "reason"], signer=_STR, reason=_REASON))
+@_doc("已减签：该会签人的待办任务撤销，并重新判断会签结果", _object(["signer", "reason"], signer=_USER, reason=REASON))
 def remove_signer(task_id: str) -> Response:
     """减签（部门负责人）"""
     body = json_body(required=True)
@@ -143,12 +157,12 @@ def remove_signer(task_id: str) -> Response:
 
 @blueprint.post("/tasks/<task_id>/decide")
 @_doc("已审批：意见已记入办件的正式记录", _object(
-    ["decision"], decision={"type": "string", "description": "approve 准予 / reject 不予 / correct 补正（按环节配置）"},
-    opinion={"type": "string", "maxLength": 2000, "description": "审批意见（不填则用 phrase）"},
-    phrase={"type": "integer", "description": "常用意见序号（GET opinion-phrases）"},
-    signature={"type": "object", "properties": {"type": {"type": "string", "enum": ["image/png", "image/jpeg"]},
-                                                 "data": {"type": "string", "description": "Base64"}}},
-    variables={"type": "object", "description": "表单其他字段（普通 JSON 值）"}))
+    ["decision"], decision={"type": "string", "enum": list(approval_decisions.DEFAULT_OPTIONS),
+                            "description": "approve 准予 / reject 不予 / correct 补正（按环节配置）"},
+    opinion={**text(2000, "审批意见（不填则用 phrase）"), "type": ["string", "null"]},
+    phrase={"type": ["integer", "null"], "minimum": 0, "description": "常用意见序号（GET opinion-phrases）"},
+    signature={**_SIGNATURE, "description": "签名图片（可省略）"},
+    variables={"type": ["object", "null"], "description": "表单其他字段（普通 JSON 值）"}) | _OPINION_OR_PHRASE)
 def decide(task_id: str) -> Response:
     """审批：决定、意见（可选常用意见）与签名"""
     body = json_body(required=True)
@@ -158,8 +172,8 @@ def decide(task_id: str) -> Response:
     if not isinstance(variables, dict):
         raise InvalidRequestError("variables 必须是 JSON 对象", "variables must be an object", field="variables")
     signature = approval_records.decode_signature(body.get("signature"))
-    phrase = body.get("phrase")
-    if phrase is not None and (isinstance(phrase, bool) or not isinstance(phrase, int)):
+    phrase = json_integer(body.get("phrase"))
+    if body.get("phrase") is not None and phrase is None:
         raise InvalidRequestError("phrase 必须是常用意见的序号", "phrase must be an integer index", field="phrase")
     with unit_of_work() as session:
         if phrase is not None and not opinion:
@@ -198,8 +212,10 @@ def opinion_phrases(task_id: str) -> Response:
 
 
 @blueprint.post("/cases/<instance_id>/cc")
-@_doc("已抄送", _object(["recipients"], note={"type": "string", "maxLength": 2000}, recipients={
-    "type": "array", "items": _object(["kind", "id"], kind={"type": "string", "enum": ["user", "group"]}, id=_STR)}))
+@_doc("已抄送", _object(["recipients"], note={**text(2000), "type": ["string", "null"]}, recipients={
+    "type": "array", "minItems": 1, "maxItems": MAX_RECIPIENTS, "items": _object(
+        ["kind", "id"], kind={"type": "string", "enum": ["user", "group"]}, id=text(128, "用户名或部门编码",
+                                                                                     blank=False))}))
 def copy_case(instance_id: str) -> Response:
     """抄送办件给人员或部门（只读，不影响流转）"""
     body = json_body(required=True)
@@ -221,11 +237,7 @@ def case_copies(instance_id: str) -> Response:
 
 @blueprint.get("/cc")
 @_doc("抄送给我（或我的部门）的办件", parameters=[
-    {"name": "unread", "in": "query", "required": False, "description": "true 只看未读 / false 只看已读",
-     "schema": {"type": "boolean"}},
-    {"name": "firstResult", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
-    {"name": "maxResults", "in": "query", "required": False,
-     "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}])
+    query_param("unread", "true 只看未读 / false 只看已读", {"type": "string", "enum": ["true", "false"]}), *PAGE])
 def my_copies() -> Response:
     """我的抄送（未读数、列表）"""
     who = require_user()
@@ -256,9 +268,9 @@ def list_proxies() -> Response:
 
 @blueprint.post("/proxies")
 @_doc("已设置代理：期间内本人的新任务由代理人接收，本人仍可看到", _object(
-    ["proxy", "starts_on", "ends_on", "reason"], proxy={"type": "string", "description": "代理人用户名"},
-    principal={"type": "string", "description": "被代理人（默认本人；为他人设置需管理员或部门负责人）"},
-    starts_on={"type": "string", "format": "date"}, ends_on={"type": "string", "format": "date"}, reason=_REASON))
+    ["proxy", "starts_on", "ends_on", "reason"], proxy=text(128, "代理人用户名", blank=False),
+    principal={**text(128, "被代理人（默认本人；为他人设置需管理员或部门负责人）"), "type": ["string", "null"]},
+    starts_on={"type": "string", "format": "date"}, ends_on={"type": "string", "format": "date"}, reason=REASON))
 def set_proxy() -> Response:
     """设置代理（出差、休假）"""
     body = json_body(required=True)

@@ -17,6 +17,7 @@ from orchestrator.errors import InvalidRequestError
 from orchestrator.services import calendar
 from orchestrator.web.apidoc import doc as _doc
 from orchestrator.web.apidoc import query_param as _query
+from orchestrator.web.apidoc import text as _text
 from orchestrator.web.request_args import actor, body_str, json_body, query_bool
 from orchestrator.web.session import unit_of_work
 
@@ -25,6 +26,15 @@ blueprint = Blueprint("calendar", __name__, url_prefix="/api/calendar")
 _OK = {"description": "成功", "content": {"application/json": {"schema": {"type": "object"}}}}
 _NO_DATA = {"description": "该年份没有日历数据（calendar.no_data）",
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+# Years the calendar holds (calendar.list_year and the overrides refuse others).
+_YEAR = {"name": "year", "in": "path", "required": True,
+         "schema": {"type": "integer", "minimum": 1900, "maximum": 2999}}
+_DATE = {"name": "date", "in": "path", "required": True, "schema": {"type": "string", "format": "date"}}
+# An optional date: empty means none.
+_OPTIONAL_DATE = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}],
+                  "description": "发布日期（YYYY-MM-DD）"}
 
 
 def _parse_date(raw: str | None, field: str) -> dt.date:
@@ -45,7 +55,7 @@ def _changed(change: Callable[[Session], dict[str, Any] | None]) -> dict[str, An
 
 
 @blueprint.get("/<int:year>")
-@_doc(responses={"200": _OK, "422": _NO_DATA})
+@_doc(parameters=[_YEAR], responses={"200": _OK, "422": _NO_DATA})
 def get_year(year: int) -> Response:
     """一年的日历：每天是否工作日及来源（人工设置 / 日历库 / 周末规则）"""
     with unit_of_work() as session:
@@ -55,12 +65,12 @@ def get_year(year: int) -> Response:
 _DAY_BODY = {"content": {"application/json": {"schema": {
     "type": "object", "required": ["is_workday"],
     "properties": {"is_workday": {"type": "boolean", "description": "true：上班（含调休上班）；false：放假"},
-                   "name": {"type": "string", "maxLength": 64, "description": "如 国庆节、春节调休上班"},
-                   "note": {"type": "string", "maxLength": 2000}}}}}, "required": True}
+                   "name": {**_text(64, "如 国庆节、春节调休上班"), "type": ["string", "null"]},
+                   "note": {**_text(2000), "type": ["string", "null"]}}}}}, "required": True}
 
 
 @blueprint.put("/days/<date>")
-@_doc(requestBody=_DAY_BODY, responses={"200": _OK})
+@_doc(parameters=[_DATE], requestBody=_DAY_BODY, responses={"200": _OK})
 def put_day(date: str) -> Response:
     """设置某一天为工作日或节假日（人工覆盖日历库）"""
     day = _parse_date(date, "date")
@@ -75,7 +85,7 @@ def put_day(date: str) -> Response:
 
 
 @blueprint.delete("/days/<date>")
-@_doc(responses={"204": {"description": "已删除，该日恢复日历库或周末规则"}})
+@_doc(parameters=[_DATE], responses={"204": {"description": "已删除，该日恢复日历库或周末规则"}})
 def delete_day(date: str) -> tuple[str, int]:
     """删除某一天的人工设置"""
     day = _parse_date(date, "date")
@@ -90,12 +100,13 @@ def delete_day(date: str) -> tuple[str, int]:
         _query("complete", "true（默认）：文件即该年完整安排，替换该年原有设置并标记为完整；false：只增改所列日期",
                {"type": "boolean", "default": True}),
         _query("source", "数据来源，如 国务院办公厅关于2027年部分节假日安排的通知", {"type": "string"}),
-        _query("published_at", "发布日期（YYYY-MM-DD）", {"type": "string", "format": "date"}),
+        _query("published_at", "发布日期（YYYY-MM-DD）", _OPTIONAL_DATE),
     ],
     requestBody={"required": True, "content": {
         "text/plain": {"schema": {"type": "string", "examples": ["2027-01-01 休 元旦\n2027-02-07 班 春节调休\n"]}},
-        "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "file": {"type": "string", "contentMediaType": "text/plain"}}}}}},
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "contentMediaType": "text/plain", "description": "UTF-8 文本文件"},
+            "source": _text(2000, "数据来源"), "published_at": _OPTIONAL_DATE}}}}},
     responses={"200": _OK},
 )
 def import_year() -> Response:
@@ -118,8 +129,8 @@ def import_year() -> Response:
 @blueprint.put("/years/<int:year>")
 @_doc(requestBody={"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["complete"],
-    "properties": {"complete": {"type": "boolean"}, "source": {"type": "string"},
-                   "published_at": {"type": "string", "format": "date"}}}}}}, responses={"200": _OK})
+    "properties": {"complete": {"type": "boolean"}, "source": {**_text(2000), "type": ["string", "null"]},
+                   "published_at": {"anyOf": [_OPTIONAL_DATE, {"type": "null"}]}}}}}}, responses={"200": _OK})
 def put_year(year: int) -> Response:
     """标记某年的节假日安排已完整录入（未设置的日期按周末规则）"""
     body = json_body(required=True)

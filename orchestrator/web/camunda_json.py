@@ -42,15 +42,22 @@ def parse_variables(raw: Any, field: str = "variables") -> dict[str, Any]:
         where = f"{field}.{name}"
         if not isinstance(name, str) or not name or name.startswith("_") or not name.replace("_", "a").isalnum():
             raise InvalidRequestError(f"变量名不合法：{name}", f"Invalid variable name: {name!r}", field=where)
-        if not isinstance(typed, Mapping) or "value" not in typed and typed.get("type") not in ("Null", "null"):
+        if (not isinstance(typed, Mapping) or "value" not in typed and typed.get("type") not in ("Null", "null")
+                or not isinstance(typed.get("type"), str | None)):
             raise InvalidRequestError(f"变量 {name} 应为 {{\"value\": …, \"type\": …}}",
                                       f"Variable {name} must be {{\"value\": ..., \"type\": ...}}", field=where)
         result[name] = _typed_value(typed.get("value"), str(typed.get("type") or ""), where)
     return result
 
 
+# The Camunda value types this server holds (lower case; "" is Object).
+_KINDS = {"", "object", "null", "string", "integer", "long", "short", "double", "boolean", "json", "date"}
+
+
 def _typed_value(value: Any, kind: str, where: str) -> Any:
     kind_l = kind.lower()
+    if kind_l not in _KINDS:
+        raise InvalidRequestError(f"不支持的变量类型：{kind}", f"Unsupported variable type: {kind}", field=where)
     try:
         if kind_l in ("", "object") and not isinstance(value, str | int | float | bool | list | dict | None):
             raise ValueError
@@ -63,6 +70,8 @@ def _typed_value(value: Any, kind: str, where: str) -> Any:
                 raise ValueError
             return int(value)
         if kind_l == "double":
+            if isinstance(value, bool):
+                raise ValueError
             return float(value)
         if kind_l == "boolean":
             if isinstance(value, bool):

@@ -12,9 +12,10 @@ from flask import Blueprint, Response, jsonify, request
 from orchestrator.errors import InvalidRequestError
 from orchestrator.services import clock
 from orchestrator.web.access import own_departments
+from orchestrator.web.apidoc import MOMENT, PAGE, text
 from orchestrator.web.apidoc import doc as _doc
 from orchestrator.web.apidoc import query_param as _query
-from orchestrator.web.request_args import actor, body_str, json_body, query_local_moment, query_page
+from orchestrator.web.request_args import actor, body_str, json_body, json_integer, query_local_moment, query_page
 from orchestrator.web.session import unit_of_work
 
 blueprint = Blueprint("clock", __name__, url_prefix="/api")
@@ -28,6 +29,11 @@ _ERRORS = {
     "409": {"description": "时限状态不允许该操作（已暂停 / 未暂停 / 已结束）", "content": _PROBLEM},
     "422": {"description": "期限所在年份没有日历数据（calendar.no_data）", "content": _PROBLEM},
 }
+
+
+# WARNING and / or OVERDUE (the server also takes other letter cases), separated by commas; empty means both.
+_STATUS = "(?:WARNING|OVERDUE|warning|overdue)"
+_STATUSES = rf"^$|^[\s,]*{_STATUS}(?:\s*,[\s,]*{_STATUS})*[\s,]*$"
 
 
 def _required_str(body: dict[str, Any], name: str, max_len: int) -> str:
@@ -49,7 +55,7 @@ _PAUSE_BODY = {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["kind"],
     "properties": {"kind": {"type": "string", "enum": list(clock.PAUSE_REASONS),
                             "description": "特别程序：听证、检验检测、现场勘验、专家评审、补正材料、其他"},
-                   "note": {"type": "string", "maxLength": 2000}}}}}}
+                   "note": {**text(2000), "type": ["string", "null"]}}}}}}
 
 
 @blueprint.post("/cases/<instance_id>/clock/pause")
@@ -75,11 +81,12 @@ def resume_clock(instance_id: str) -> Response:
 
 _EXTEND_BODY = {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["days", "approved_by", "reason"],
-    "properties": {"days": {"type": "integer", "minimum": 1, "description": "延长的工作日数（法定时限合计不超过 15）"},
-                   "approved_by": {"type": "string", "maxLength": 128, "description": "批准人"},
-                   "reason": {"type": "string", "maxLength": 2000, "description": "延期理由"},
-                   "kind": {"type": "string", "enum": [clock.STATUTORY, clock.COMMITTED],
-                            "default": clock.STATUTORY}}}}}}
+    "properties": {"days": {"type": "integer", "minimum": 1, "maximum": clock.MAX_COMMITTED_EXTENSION_DAYS,
+                            "description": "延长的工作日数（法定时限合计不超过 15）"},
+                   "approved_by": text(128, "批准人", blank=False),
+                   "reason": text(2000, "延期理由", blank=False),
+                   "kind": {"enum": [clock.STATUTORY, clock.COMMITTED, "", None],
+                            "default": clock.STATUTORY, "description": "省略或空即 statutory（法定）"}}}}}}
 
 
 @blueprint.post("/cases/<instance_id>/clock/extend")
@@ -87,8 +94,8 @@ _EXTEND_BODY = {"required": True, "content": {"application/json": {"schema": {
 def extend_clock(instance_id: str) -> Response:
     """延期：延长的工作日数、批准人与理由"""
     body = json_body(required=True)
-    days = body.get("days")
-    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= clock.MAX_COMMITTED_EXTENSION_DAYS:
+    days = json_integer(body.get("days"))
+    if days is None or not 1 <= days <= clock.MAX_COMMITTED_EXTENSION_DAYS:
         raise InvalidRequestError("days 必须是正整数（工作日数）", "days must be a positive integer", field="days")
     approved_by = _required_str(body, "approved_by", 128)
     reason = _required_str(body, "reason", 2000)
@@ -100,12 +107,11 @@ def extend_clock(instance_id: str) -> Response:
 
 @blueprint.get("/supervision/clocks")
 @_doc(parameters=[
-    _query("status", "WARNING（预警）或 OVERDUE（超期），可逗号分隔；默认两者", {"type": "string"}),
+    _query("status", "WARNING（预警）或 OVERDUE（超期），可逗号分隔；默认两者",
+           {"type": "string", "pattern": _STATUSES}),
     _query("bundle", "一件事（流程定义 key）", {"type": "string"}),
     _query("kind", "statutory（法定）或 committed（承诺）", {"type": "string", "enum": ["statutory", "committed"]}),
-    _query("due_before", "期限早于（YYYY-MM-DD 北京时间当日零时，或 ISO 8601 时间）", {"type": "string"}),
-    _query("firstResult", "分页起点", {"type": "integer", "minimum": 0}),
-    _query("maxResults", "每页条数（最多 1000）", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    _query("due_before", "期限早于（YYYY-MM-DD 北京时间当日零时，或 ISO 8601 时间）", MOMENT), *PAGE,
 ], responses={"200": {"description": "预警 / 超期办件列表，按期限先后",
                       "content": {"application/json": {"schema": {"type": "object"}}}},
               "400": _ERRORS["400"]})

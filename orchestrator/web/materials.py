@@ -26,7 +26,9 @@ _UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": 
     "properties": {"kind": {"type": "string",
                             "description": "材料类别（materials.json 的 kinds，如 business_license）"},
                    "file": {"type": "array", "items": {"type": "string", "format": "binary"},
-                            "description": "一个或多个文件（PDF、OFD、JPG、PNG 等，以文件内容判定格式）"}}}}}}
+                            "minItems": 1, "maxItems": MAX_FILES,
+                            "description": "一个或多个文件（PDF、OFD、JPG、PNG 等，以文件内容判定格式）"}}},
+    "encoding": {"file": {"contentType": "application/octet-stream"}}}}}
 _UPLOAD_RESPONSES = {
     "201": {"description": "已上传的材料（安全文件名、SHA-256、大小）", "content": _LIST},
     "400": {"description": "类别不存在、格式不允许、扩展名与内容不符、空文件或超过大小上限（field、filename 指明）",

@@ -8,7 +8,58 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.web.apidoc import NO_NUL, REASON, USER_ID, text
+from orchestrator.web.camunda_json import MAX_VARIABLES
+from orchestrator.web.engine_rest.external_tasks import MAX_LOCK_MS, MAX_TASKS, MAX_TOPICS
+
 _VARIABLES = {"$ref": "#/components/schemas/Variables"}
+_OPTIONAL_VARIABLES = {"oneOf": [_VARIABLES, {"type": "null"}]}
+# A variable name as parse_variables accepts it: letters (any script), digits and _, not starting with _.
+VARIABLE_NAME = r"^[^\W_]\w*$"
+_INT32 = 2**31 - 1
+_WORKER_ID = {"type": "string", "minLength": 1, "maxLength": 255, "description": "工作者 id"}
+_OPTIONAL_BOOLEAN = {"type": ["boolean", "null"]}
+
+
+def _WORD(description: str) -> dict[str, Any]:  # noqa: N802 - reads as a schema constant
+    return {"type": "string", "minLength": 1, "maxLength": 255, "description": description}
+
+
+_OPTIONAL_WORD = {"type": ["string", "null"], "maxLength": 255}
+
+
+def _optional_int(maximum: int) -> dict[str, Any]:
+    """An integer field the server defaults when it is absent or null (external_tasks._integer)."""
+    return {"type": ["integer", "null"], "minimum": 0, "maximum": maximum}
+
+
+def _optional_text(max_len: int, description: str | None = None) -> dict[str, Any]:
+    return {**text(max_len, description), "type": ["string", "null"]}
+
+
+def _typed(kinds: list[str | None], value: dict[str, Any], value_required: bool = True) -> dict[str, Any]:
+    return {"properties": {"type": {"enum": kinds}, "value": value},
+            "required": ["type", "value"] if value_required else ["type"]}
+
+
+def _cased(*names: str) -> list[str | None]:
+    return [form for name in names for form in (name, name.lower())]
+
+
+_ANY_JSON: dict[str, Any] = {}
+# The value each Camunda type takes (camunda_json._typed_value); a type outside these is a 400.
+_TYPED_VALUES = [
+    _typed(_cased("String"), _ANY_JSON),
+    _typed(_cased("Integer", "Long", "Short"), {"type": ["integer", "null"]}),
+    _typed(_cased("Double"), {"type": ["number", "null"]}),
+    _typed(_cased("Boolean"), {"type": ["boolean", "null"]}),
+    _typed(_cased("Json"), {"anyOf": [{"type": ["object", "array", "number", "boolean", "null"]},
+                                      {"type": "string", "contentMediaType": "application/json"}]}),
+    _typed(_cased("Date"), {"type": ["string", "null"], "format": "date-time"}),
+    _typed(_cased("Null"), _ANY_JSON, value_required=False),
+    _typed([*_cased("Object"), "", None], _ANY_JSON),
+    {"not": {"required": ["type"]}, "required": ["value"]},
+]
 
 
 def _json(schema: dict[str, Any], description: str = "成功") -> dict[str, Any]:
@@ -61,15 +112,13 @@ COMPONENTS: dict[str, Any] = {
         },
         "TypedValue": {
             "type": "object",
-            "description": "Camunda 带类型的变量值",
-            "properties": {
-                "value": {},
-                "type": {"type": "string", "examples": ["String", "Integer", "Long", "Boolean", "Double", "Json",
-                                                        "Date", "Null"]},
-                "valueInfo": {"type": "object"},
-            },
+            "description": "Camunda 带类型的变量值：value 须与 type 相符（type 不区分大小写；省略即 Object）",
+            "properties": {"value": {}, "type": {"type": ["string", "null"]},
+                           "valueInfo": {"description": "Camunda 的附加类型信息（如 objectTypeName），本服务忽略"}},
+            "anyOf": _TYPED_VALUES,
         },
-        "Variables": {"type": "object", "description": "变量名 → 带类型的值",
+        "Variables": {"type": "object", "description": "变量名（字母、数字或下划线，不以下划线开头）→ 带类型的值",
+                      "propertyNames": {"pattern": VARIABLE_NAME}, "maxProperties": MAX_VARIABLES,
                       "additionalProperties": _ref("TypedValue")},
         "Count": {"type": "object", "properties": {"count": {"type": "integer"}}, "required": ["count"]},
         "Deployment": {"type": "object", "properties": {
@@ -147,52 +196,52 @@ COMPONENTS: dict[str, Any] = {
             "businessKey": _NULLABLE_STRING,
         }},
         "FetchTopic": {"type": "object", "required": ["topicName", "lockDuration"], "properties": {
-            "topicName": {"type": "string", "description": "图中 camunda:topic"},
-            "lockDuration": {"type": "integer", "minimum": 1, "description": "锁定时长（毫秒）"},
+            "topicName": _WORD("图中 camunda:topic"),
+            "lockDuration": {"type": "integer", "minimum": 1, "maximum": MAX_LOCK_MS,
+                             "description": "锁定时长（毫秒）"},
             "variables": {"type": ["array", "null"], "items": {"type": "string"},
                           "description": "要返回的变量名；省略则返回全部"},
-            "processDefinitionKey": {"type": "string"}, "businessKey": {"type": "string"},
-            "processVariables": {"type": "object", "description": "只拉取流程变量与之相等的办件的任务"},
+            "processDefinitionKey": _OPTIONAL_WORD, "businessKey": _OPTIONAL_WORD,
+            "processVariables": {"type": ["object", "null"], "description": "只拉取流程变量与之相等的办件的任务"},
         }},
         "FetchAndLockRequest": {"type": "object", "required": ["workerId"], "properties": {
-            "workerId": {"type": "string"}, "maxTasks": {"type": "integer", "minimum": 0, "maximum": 100},
-            "usePriority": {"type": "boolean"},
-            "asyncResponseTimeout": {"type": "integer", "minimum": 0,
-                                     "description": "长轮询等待时长（毫秒，最多 30000）"},
-            "topics": {"type": "array", "items": _ref("FetchTopic")},
+            "workerId": _WORKER_ID, "maxTasks": _optional_int(MAX_TASKS),
+            "usePriority": _OPTIONAL_BOOLEAN,
+            "asyncResponseTimeout": {**_optional_int(_INT32), "description": "长轮询等待时长（毫秒，最多等 30000）"},
+            "topics": {"type": ["array", "null"], "maxItems": MAX_TOPICS, "items": _ref("FetchTopic")},
         }},
         "ExternalTaskComplete": {"type": "object", "required": ["workerId"], "properties": {
-            "workerId": {"type": "string"}, "variables": _VARIABLES, "localVariables": _VARIABLES}},
+            "workerId": _WORKER_ID, "variables": _OPTIONAL_VARIABLES, "localVariables": _OPTIONAL_VARIABLES}},
         "ExternalTaskFailure": {"type": "object", "required": ["workerId"], "properties": {
-            "workerId": {"type": "string"}, "errorMessage": {"type": "string"}, "errorDetails": {"type": "string"},
-            "retries": {"type": "integer", "minimum": 0, "description": "剩余重试次数；0 时生成故障"},
-            "retryTimeout": {"type": "integer", "minimum": 0, "description": "多久后可再次拉取（毫秒）"}}},
+            "workerId": _WORKER_ID, "errorMessage": _optional_text(4000), "errorDetails": _optional_text(100_000),
+            "retries": {**_optional_int(_INT32), "description": "剩余重试次数；0 时生成故障"},
+            "retryTimeout": {**_optional_int(MAX_LOCK_MS), "description": "多久后可再次拉取（毫秒）"}}},
         "ExternalTaskBpmnError": {"type": "object", "required": ["workerId", "errorCode"], "properties": {
-            "workerId": {"type": "string"},
-            "errorCode": {"type": "string", "description": "图中 bpmn:error 的 errorCode"},
-            "errorMessage": {"type": "string"}, "variables": _VARIABLES}},
+            "workerId": _WORKER_ID,
+            "errorCode": _WORD("图中 bpmn:error 的 errorCode"),
+            "errorMessage": _optional_text(4000), "variables": _OPTIONAL_VARIABLES}},
         "ExtendLockRequest": {"type": "object", "required": ["workerId", "newDuration"], "properties": {
-            "workerId": {"type": "string"}, "newDuration": {"type": "integer", "minimum": 1,
-                                                           "description": "从现在起的新锁定时长（毫秒）"}}},
+            "workerId": _WORKER_ID, "newDuration": {"type": "integer", "minimum": 1, "maximum": MAX_LOCK_MS,
+                                                   "description": "从现在起的新锁定时长（毫秒）"}}},
         "RetriesRequest": {"type": "object", "required": ["retries"],
-                           "properties": {"retries": {"type": "integer", "minimum": 0}}},
+                           "properties": {"retries": {"type": "integer", "minimum": 0, "maximum": _INT32}}},
         "StartRequest": {"type": "object", "properties": {
-            "variables": _VARIABLES, "businessKey": {"type": "string", "maxLength": 255}}},
+            "variables": _OPTIONAL_VARIABLES, "businessKey": _optional_text(255)}},
         "CompleteRequest": {"type": "object", "properties": {
-            "variables": _VARIABLES, "withVariablesInReturn": {"type": "boolean"}}},
+            "variables": _OPTIONAL_VARIABLES, "withVariablesInReturn": {"type": ["boolean", "null"]}}},
         "SuspendedRequest": {"type": "object", "required": ["suspended"],
                              "properties": {"suspended": {"type": "boolean"}}},
         "VariableModifications": {"type": "object", "properties": {
-            "modifications": _VARIABLES,
-            "deletions": {"type": "array", "items": {"type": "string"}},
+            "modifications": _OPTIONAL_VARIABLES,
+            "deletions": {"type": ["array", "null"], "items": {"type": "string"}},
         }},
         "MessageRequest": {"type": "object", "required": ["messageName"], "properties": {
-            "messageName": {"type": "string", "description": "BPMN 消息名称（bpmn:message 的 name）"},
-            "businessKey": {"type": "string", "description": "只关联业务编号相同的办件；启动新办件时作为其业务编号"},
-            "correlationKeys": {**_VARIABLES, "description": "只关联流程变量与之相等的办件"},
-            "processVariables": {**_VARIABLES, "description": "写入被关联办件的流程变量"},
-            "all": {"type": "boolean", "description": "关联所有等待该消息的办件"},
-            "resultEnabled": {"type": "boolean", "description": "返回关联结果（200）而非 204"},
+            "messageName": {**text(255, "BPMN 消息名称（bpmn:message 的 name）"), "minLength": 1},
+            "businessKey": _optional_text(255, "只关联业务编号相同的办件；启动新办件时作为其业务编号"),
+            "correlationKeys": {**_OPTIONAL_VARIABLES, "description": "只关联流程变量与之相等的办件"},
+            "processVariables": {**_OPTIONAL_VARIABLES, "description": "写入被关联办件的流程变量"},
+            "all": {**_OPTIONAL_BOOLEAN, "description": "关联所有等待该消息的办件"},
+            "resultEnabled": {**_OPTIONAL_BOOLEAN, "description": "返回关联结果（200）而非 204"},
         }},
         "MessageCorrelationResult": {"type": "object", "properties": {
             "resultType": {"type": "string", "enum": ["Execution", "ProcessDefinition"],
@@ -206,7 +255,8 @@ COMPONENTS: dict[str, Any] = {
     },
     "parameters": {
         "firstResult": _query("firstResult", "分页：跳过的条数", {"type": "integer", "minimum": 0}),
-        "maxResults": _query("maxResults", "分页：最多返回的条数", {"type": "integer", "minimum": 0}),
+        "maxResults": _query("maxResults", "分页：最多返回的条数（0 返回空页）",
+                             {"type": "integer", "minimum": 0, "maximum": 1000}),
     },
 }
 
@@ -224,6 +274,8 @@ TAGS: list[dict[str, str]] = [
     {"name": "ops", "description": "运维检查"},
 ]
 
+_CAMUNDA_MOMENT = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+_USER_BODY = {"type": "object", "properties": {"userId": USER_ID}}
 _TASK_FILTERS = [
     _query("processInstanceId", "办件（流程实例）id"),
     _query("processInstanceBusinessKey", "办件业务编号"),
@@ -234,8 +286,8 @@ _TASK_FILTERS = [
     _query("candidateGroup", "候选组（部门），如 dept-health"),
     _query("candidateUser", "候选用户"),
     _query("unassigned", "只列出未分配办理人的任务", {"type": "boolean"}),
-    _query("dueBefore", "到期时间早于（ISO 8601 / Camunda 时间格式）", {"type": "string", "format": "date-time"}),
-    _query("dueAfter", "到期时间晚于（ISO 8601 / Camunda 时间格式）", {"type": "string", "format": "date-time"}),
+    _query("dueBefore", "到期时间早于（ISO 8601 / Camunda 时间格式；只有日期即 UTC 0 点）", _CAMUNDA_MOMENT),
+    _query("dueAfter", "到期时间晚于（ISO 8601 / Camunda 时间格式；只有日期即 UTC 0 点）", _CAMUNDA_MOMENT),
 ]
 _INSTANCE_FILTERS = [
     _query("processDefinitionKey", "流程定义 key"),
@@ -264,6 +316,8 @@ _EXTERNAL_TASK_FILTERS = [
     _query("withRetriesLeft", "只列出还有重试次数的任务", {"type": "boolean"}),
     _query("noRetriesLeft", "只列出重试次数已用完的任务", {"type": "boolean"}),
 ]
+_VARIABLE_NAME_PARAM = {"name": "name", "in": "path", "required": True, "description": "变量名",
+                        "schema": {"type": "string", "pattern": VARIABLE_NAME}}
 _START = {"requestBody": _body(_ref("StartRequest"), required=False),
           "responses": {"200": _json(_ref("ProcessInstance"), "已启动的办件")}}
 _COMPLETE = {"requestBody": _body(_ref("CompleteRequest"), required=False),
@@ -278,6 +332,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "description": "除下列保留字段外，每个文件字段都是一个要部署的 .bpmn / .dmn 资源",
             "properties": {"deployment-name": {"type": "string"}, "deployment-source": {"type": "string"},
                            "data": {"type": "string", "format": "binary"}},
+            "propertyNames": {"minLength": 1, "pattern": NO_NUL},
             "additionalProperties": {"type": "string", "format": "binary"}}}}},
         "responses": {"200": _json(_ref("Deployment"), "部署结果")},
     },
@@ -309,7 +364,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/engine-rest/process-instance/{}/variables/{}"): {
         "parameters": [_UNMASK], "responses": {"200": _json(_ref("TypedValue"))}},
     ("PUT", "/engine-rest/process-instance/{}/variables/{}"): {
-        "requestBody": _body(_ref("TypedValue")), "responses": _NO_CONTENT},
+        "parameters": [_VARIABLE_NAME_PARAM], "requestBody": _body(_ref("TypedValue")), "responses": _NO_CONTENT},
     ("DELETE", "/engine-rest/process-instance/{}/variables/{}"): {"responses": _NO_CONTENT},
     # tasks
     ("GET", "/engine-rest/task"): {
@@ -320,6 +375,18 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/engine-rest/task/{}/form-variables"): _MASKED_VARIABLES,
     ("POST", "/engine-rest/task/{}/complete"): _COMPLETE,
     ("POST", "/engine-rest/task/{}/submit-form"): _COMPLETE,
+    ("POST", "/engine-rest/task/{}/claim"): {
+        "requestBody": _body(_USER_BODY, required=False), "responses": _NO_CONTENT},
+    ("POST", "/engine-rest/task/{}/unclaim"): {"responses": _NO_CONTENT},
+    ("POST", "/engine-rest/task/{}/assignee"): {
+        "requestBody": _body(_USER_BODY, required=False), "responses": _NO_CONTENT},
+    ("POST", "/engine-rest/task/{}/delegate"): {"requestBody": _body({"type": "object", "properties": {
+        "userId": USER_ID, "reason": {**REASON, "type": ["string", "null"], "description": "委派理由，记入审计"}}}),
+        "responses": _NO_CONTENT},
+    ("POST", "/engine-rest/task/{}/resolve"): {"requestBody": _body({"type": "object", "properties": {
+        "variables": _OPTIONAL_VARIABLES, "reason": {**REASON, "type": ["string", "null"],
+                                                     "description": "完成委派的答复，记入审计"}}}, required=False),
+        "responses": _NO_CONTENT},
     # external tasks
     ("POST", "/engine-rest/external-task/fetchAndLock"): {
         "requestBody": _body(_ref("FetchAndLockRequest")),

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from orchestrator.services import manual_entry, operations
 from orchestrator.web.access import UNMASK_PARAM, case_data_for_viewer, masked
+from orchestrator.web.apidoc import PAGE, comma_separated
 from orchestrator.web.apidoc import doc as _doc
 from orchestrator.web.apidoc import query_param as _query
 from orchestrator.web.request_args import actor, query_page
@@ -20,11 +21,10 @@ _OBJECT = {"application/json": {"schema": {"type": "object"}}}
 
 @blueprint.get("/api/jobs")
 @_doc(parameters=[
-    _query("state", f"作业状态，可逗号分隔：{'、'.join(operations.JOB_STATES)}", {"type": "string"}),
+    _query("state", "作业状态", comma_separated(operations.JOB_STATES, "可逗号分隔", any_case=True)),
     _query("topic", "主题（camunda:topic）", {"type": "string"}),
     _query("caseId", "办件 id", {"type": "string"}),
-    _query("firstResult", "分页起点", {"type": "integer", "minimum": 0}),
-    _query("maxResults", "每页条数（最多 1000）", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    *PAGE,
 ], responses={"200": {"description": "作业列表（新的在前）与总数", "content": _OBJECT},
               "400": {"description": "参数错误（field 指明字段）", "content": _PROBLEM}})
 def list_jobs() -> Response:

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import request
 
-from orchestrator.errors import InvalidRequestError
+from orchestrator.errors import InvalidRequestError, NotFoundError
 
 
 def json_body(required: bool = False) -> dict[str, Any]:
@@ -48,12 +48,22 @@ def _nul_at(value: Any, path: str) -> str | None:
     return None
 
 
+# The largest id an INTEGER column holds (the ids in paths: /api/users/<int:user_id>, …).
+MAX_ID = 2**31 - 1
 # Larger integers do not fit the database's BIGINT (an OFFSET, a LIMIT) and mean nothing as a count.
 QUERY_INT_LIMIT = 2**53
 
 
+def query_arg(name: str) -> str | None:
+    """The one value of a query parameter; the same parameter given twice is a 400 naming it."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise InvalidRequestError(f"参数 {name} 只能给一个值", f"Query parameter {name} takes one value", field=name)
+    return values[0] if values else None
+
+
 def query_int(name: str, default: int) -> int:
-    raw = request.args.get(name)
+    raw = query_arg(name)
     if raw is None or raw == "":
         return default
     try:
@@ -68,8 +78,11 @@ def query_int(name: str, default: int) -> int:
 
 def refuse_nul_in_query_and_form() -> None:
     """Before every request: a NUL character in a path segment, a query or a form parameter is a 400 naming it
-    (no database text can hold one, and PostgreSQL would refuse it deep inside a query)."""
+    (no database text can hold one, and PostgreSQL would refuse it deep inside a query); an integer id beyond
+    what an id column holds names nothing (404), where the database would refuse to compare it."""
     for name, value in (request.view_args or {}).items():
+        if isinstance(value, int) and value > MAX_ID:
+            raise NotFoundError(f"{name} 不存在：{value}", f"No {name} {value}", field=name)
         if isinstance(value, str) and "\x00" in value:
             raise InvalidRequestError(f"路径参数 {name} 含有空字符（NUL）",
                                       f"Path parameter {name} contains a NUL character",
@@ -93,7 +106,7 @@ _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 def query_bool(name: str) -> bool:
     """true/false (1/0, yes/no); absent or empty is false; anything else is a 400 naming the parameter."""
-    raw = request.args.get(name, "").lower()
+    raw = (query_arg(name) or "").lower()
     if raw not in _TRUE and raw not in _FALSE:
         raise InvalidRequestError(f"参数 {name} 应为 true 或 false", f"Query parameter {name} must be true or false",
                                   field=name)
@@ -101,7 +114,7 @@ def query_bool(name: str) -> bool:
 
 
 def query_time(name: str) -> datetime | None:
-    return query_time_value(request.args.get(name), name)
+    return query_time_value(query_arg(name), name)
 
 
 def query_time_value(raw: object, name: str) -> datetime | None:
@@ -118,25 +131,35 @@ def query_time_value(raw: object, name: str) -> datetime | None:
     except ValueError as exc:
         raise InvalidRequestError(f"参数 {name} 不是有效的时间", f"Query parameter {name} is not a date-time",
                                   field=name) from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return _in_utc_range(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    """The moment as given; one a few hours past either end of what UTC can hold (0001-01-01 in Shanghai) is that
+    end, which compares with stored times as it should (stored times are UTC)."""
+    try:
+        value.astimezone(UTC)
+        return value
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def query_local_moment(name: str) -> datetime | None:
     """A date (YYYY-MM-DD: 00:00 Asia/Shanghai of that day) or an ISO 8601 date-time (naive: Shanghai)."""
     from orchestrator.workcalendar import SHANGHAI
 
-    raw = request.args.get(name)
+    raw = query_arg(name)
     if not raw:
         return None
     text = raw.strip().replace(" ", "+")
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(0, 0), SHANGHAI)
+            return _in_utc_range(datetime.combine(date.fromisoformat(text), time(0, 0), SHANGHAI))
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidRequestError(f"{name} 应为日期（YYYY-MM-DD，北京时间）或带时区的时间",
                                   f"{name} must be a date or an ISO 8601 date-time", field=name) from None
-    return value if value.tzinfo else value.replace(tzinfo=SHANGHAI)
+    return _in_utc_range(value if value.tzinfo else value.replace(tzinfo=SHANGHAI))
 
 
 def query_page(limit: int = 1000, default: int = 100, minimum: int = 1) -> tuple[int, int]:
@@ -158,6 +181,25 @@ def body_str(body: dict[str, Any], name: str, max_len: int = 255) -> str | None:
         raise InvalidRequestError(f"{name} 必须是不超过 {max_len} 个字符的字符串",
                                   f"{name} must be a string of at most {max_len} characters", field=name)
     return value
+
+
+def json_integer(value: Any) -> int | None:
+    """A JSON integer, also when written 1.0 (JSON Schema's integer, and what Camunda's Jackson reads); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def body_bool(body: dict[str, Any], name: str) -> bool:
+    """An optional true/false field (absent or null is false)."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidRequestError(f"{name} 必须是 true 或 false", f"{name} must be a boolean", field=name)
+    return bool(value)
 
 
 def user_id_field(body: dict[str, Any]) -> str | None:

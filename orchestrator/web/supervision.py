@@ -17,8 +17,8 @@ from orchestrator.auth.roles import DEPARTMENT_HEAD
 from orchestrator.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from orchestrator.services import notifications, supervision, supervision_reports
 from orchestrator.web.access import UNMASK_PARAM, case_data_for_viewer, masked, own_departments
-from orchestrator.web.apidoc import doc, query_param
-from orchestrator.web.request_args import actor, body_str, query_bool, query_local_moment, query_page
+from orchestrator.web.apidoc import MOMENT, PAGE, REASON, doc, json_request, query_param, text
+from orchestrator.web.request_args import actor, body_str, json_integer, query_bool, query_local_moment, query_page
 from orchestrator.web.request_args import json_body as read_json
 from orchestrator.web.session import unit_of_work
 
@@ -34,20 +34,22 @@ def problem(description: str) -> dict[str, Any]:
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
-def json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+def json_body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return json_request(schema, required)
 
 _BAD = {"400": problem("请求参数错误（field 指明字段）")}
 _NOT_FOUND = {"404": problem("办件、任务或督办事项不存在")}
 _CONFLICT = {"409": problem("状态不允许该操作")}
-_PAGE = [query_param("firstResult", "分页起点", {"type": "integer", "minimum": 0}),
-         query_param("maxResults", "每页条数（最多 1000）", {"type": "integer", "minimum": 1, "maximum": 1000})]
+_PAGE = PAGE
 _FILTERS = [query_param("department", "部门（环节的候选组 / 一件事的牵头部门）", {"type": "string"}),
             query_param("bundle", "一件事（流程定义 key）", {"type": "string"}),
-            query_param("from", "期限不早于（YYYY-MM-DD 北京时间，或 ISO 8601）", {"type": "string"}),
-            query_param("to", "期限早于（不含）", {"type": "string"}), *_PAGE]
-_PERIOD = [query_param("from", "办结不早于（YYYY-MM-DD 北京时间，或 ISO 8601）", {"type": "string"}),
-           query_param("to", "办结早于（不含）", {"type": "string"})]
+            query_param("from", "期限不早于（YYYY-MM-DD 北京时间，或 ISO 8601）", MOMENT),
+            query_param("to", "期限早于（不含）", MOMENT), *_PAGE]
+_PERIOD = [query_param("from", "办结不早于（YYYY-MM-DD 北京时间，或 ISO 8601）", MOMENT),
+           query_param("to", "办结早于（不含）", MOMENT)]
+# Comma-separated kind:name addresses (notifications.check_recipient); empty means the caller's own.
+_ADDRESS = r"(?:user|group|role|head):[^,\s\u0000](?:[^,\u0000]{0,150}[^,\s\u0000])?"
+_RECIPIENTS = {"type": "string", "pattern": rf"^[\s,]*(?:{_ADDRESS}(?:\s*,[\s,]*{_ADDRESS})*)?[\s,]*$"}
 _KIND = query_param("kind", "statutory（法定，默认）或 committed（承诺）", {"type": "string",
                                                                       "enum": ["statutory", "committed"]})
 
@@ -95,8 +97,8 @@ def on_time_rate() -> Response:
 
 @blueprint.get("/supervision/handling-times")
 @doc(parameters=[query_param("bundle", "一件事（流程定义 key）", {"type": "string"}),
-                 query_param("from", "受理日期不早于（YYYY-MM-DD）", {"type": "string"}),
-                 query_param("to", "受理日期早于（不含）", {"type": "string"}), _KIND, *_PAGE],
+                 query_param("from", "受理日期不早于（YYYY-MM-DD）", MOMENT),
+                 query_param("to", "受理日期早于（不含）", MOMENT), _KIND, *_PAGE],
      responses={"200": ok("每个办件已用工作日（扣除暂停）与时限（含延期）对比"), **_BAD})
 def handling_times() -> Response:
     """办理用时与时限对比"""
@@ -137,8 +139,7 @@ def items() -> Response:
                                                  own_departments()))
 
 
-_REASON_BODY = json_body({"type": "object", "required": ["reason"],
-                          "properties": {"reason": {"type": "string", "maxLength": 2000}}})
+_REASON_BODY = json_body({"type": "object", "required": ["reason"], "properties": {"reason": REASON}})
 
 
 @blueprint.post("/supervision/items/<int:item_id>/close")
@@ -153,8 +154,8 @@ def close_item(item_id: int) -> Response:
 
 
 _REMIND_BODY = json_body({"type": "object", "properties": {
-    "text": {"type": "string", "maxLength": 2000, "description": "催办内容（默认：请尽快办理）"},
-    "task_id": {"type": "string", "description": "只催办这一环节（默认：办件所有待办环节）"}}})
+    "text": {**text(2000, "催办内容（默认：请尽快办理）"), "type": ["string", "null"]},
+    "task_id": {**text(36, "只催办这一环节（默认：办件所有待办环节）"), "type": ["string", "null"]}}}, required=False)
 
 
 @blueprint.post("/cases/<instance_id>/remind")
@@ -170,7 +171,7 @@ def remind(instance_id: str) -> Response:
 
 
 _NOTE_BODY = json_body({"type": "object", "required": ["text"], "properties": {
-    "text": {"type": "string", "maxLength": 4000}, "item_id": {"type": "integer", "description": "督办事项"}}})
+    "text": text(4000, "批注", blank=False), "item_id": {"type": ["integer", "null"], "description": "督办事项"}}})
 
 
 @blueprint.post("/cases/<instance_id>/notes")
@@ -179,8 +180,8 @@ def add_note(instance_id: str) -> Response:
     """督办批注"""
     body = read_json(required=True)
     text = body_str(body, "text", 4000)
-    item_id = body.get("item_id")
-    if item_id is not None and (not isinstance(item_id, int) or isinstance(item_id, bool)):
+    item_id = json_integer(body.get("item_id"))
+    if body.get("item_id") is not None and item_id is None:
         raise InvalidRequestError("item_id 应为整数", "item_id must be an integer", field="item_id")
     who = actor()
     with unit_of_work() as session:
@@ -197,7 +198,7 @@ def list_notes(instance_id: str) -> Response:
 
 
 _REASSIGN_BODY = json_body({"type": "object", "required": ["assignee", "reason"], "properties": {
-    "assignee": {"type": "string", "maxLength": 128}, "reason": {"type": "string", "maxLength": 2000}}})
+    "assignee": text(128, "新的经办人用户名", blank=False), "reason": REASON}})
 
 
 @blueprint.post("/tasks/<task_id>/reassign")
@@ -232,7 +233,7 @@ def _recipients() -> list[str]:
 
 @blueprint.get("/notifications")
 @doc(parameters=[query_param("recipient", "接收方，逗号分隔：user:名称、group:组、role:角色、head:部门"
-                             "（默认本人的全部地址；管理员可查看任意接收方）", {"type": "string"}),
+                             "（默认本人的全部地址；管理员可查看任意接收方）", _RECIPIENTS),
                  query_param("unread", "只看未读", {"type": "boolean"}), *_PAGE],
      responses={"200": ok("站内通知，新的在前；unread 为未读数"), **_BAD})
 def list_notifications() -> Response:
@@ -244,7 +245,7 @@ def list_notifications() -> Response:
 
 
 @blueprint.post("/notifications/<int:notification_id>/read")
-@doc(parameters=[query_param("recipient", "接收方（同上）", {"type": "string"})],
+@doc(parameters=[query_param("recipient", "接收方（同上）", _RECIPIENTS)],
      responses={"200": ok("已读的通知"), **_BAD, "404": problem("通知不存在")})
 def read_notification(notification_id: int) -> Response:
     """标记通知已读"""
@@ -258,8 +259,9 @@ def _test_hooks_enabled() -> bool:
 
 
 _CLOCK_BODY = json_body({"type": "object", "properties": {
-    "now": {"type": "string", "description": "冻结在该时刻（ISO 8601）"},
-    "advance_s": {"type": "number", "description": "向前拨动的秒数"}}})
+    "now": {"type": ["string", "null"], "format": "date-time", "maxLength": 64,
+            "description": "冻结在该时刻（ISO 8601）"},
+    "advance_s": {"type": ["number", "null"], "minimum": 0, "description": "向前拨动的秒数"}}}, required=False)
 
 
 @blueprint.route("/test/clock", methods=["GET", "PUT", "DELETE"])

@@ -19,7 +19,7 @@ from orchestrator.errors import InvalidRequestError, NotFoundError
 from orchestrator.models import HumanTask
 from orchestrator.services import task_claims, task_list
 from orchestrator.services.task_list import MAX_PAGE_SIZE, VIEWS, WARNING_STATES, TaskListQuery
-from orchestrator.web.apidoc import PROBLEM_CONTENT, doc, query_param
+from orchestrator.web.apidoc import MOMENT, PROBLEM_CONTENT, USER_ID, comma_separated, doc, query_param, text
 from orchestrator.web.request_args import body_str, json_body, query_int, query_local_moment, user_id_field
 from orchestrator.web.session import unit_of_work
 from orchestrator.workcalendar import shanghai_iso
@@ -27,14 +27,15 @@ from orchestrator.workcalendar import shanghai_iso
 blueprint = Blueprint("tasks", __name__, url_prefix="/api")
 
 _OBJECT = {"application/json": {"schema": {"type": "object"}}}
-_TEXT = {"type": "string"}
+_TEXT = {"type": "string", "maxLength": 255}
+_STATES = comma_separated(WARNING_STATES, "可逗号分隔")
 _LIST_PARAMETERS = [
     query_param("view", "mine：我的待办（默认）；unclaimed：本部门待领取；all：我权限范围内的全部在办任务",
                 {"type": "string", "enum": list(VIEWS)}),
     query_param("bundle", "一件事（流程定义 key）", _TEXT),
-    query_param("warning_state", "环节时限状态，可逗号分隔：NORMAL 正常、WARNING 预警、OVERDUE 超期", _TEXT),
-    query_param("due_before", "期限早于（YYYY-MM-DD 北京时间，或 ISO 8601）", _TEXT),
-    query_param("due_after", "期限晚于（YYYY-MM-DD 北京时间，或 ISO 8601）", _TEXT),
+    query_param("warning_state", "环节时限状态，可逗号分隔：NORMAL 正常、WARNING 预警、OVERDUE 超期", _STATES),
+    query_param("due_before", "期限早于（YYYY-MM-DD 北京时间，或 ISO 8601）", MOMENT),
+    query_param("due_after", "期限晚于（YYYY-MM-DD 北京时间，或 ISO 8601）", MOMENT),
     query_param("case_number", "办件编号（业务键）", _TEXT),
     query_param("applicant", "申请人姓名", _TEXT),
     query_param("page", "页码，从 1 开始（与 per_page 一起使用）", {"type": "integer", "minimum": 1}),
@@ -50,8 +51,8 @@ _TASK_RESPONSES = {
     "404": {"description": "任务不存在", "content": PROBLEM_CONTENT},
     "409": {"description": "任务已被他人认领（task.already_claimed）或已办结（task.not_open）",
             "content": PROBLEM_CONTENT}}
-_USER_ID = {"type": ["string", "null"], "description": "用户名"}
-_REASON = {"type": "string", "maxLength": 2000, "description": "理由（委派）或答复（完成委派），记入审计"}
+_USER_ID = USER_ID
+_REASON = {**text(2000, "理由（委派）或答复（完成委派），记入审计"), "type": ["string", "null"]}
 _USER_BODY = {"content": {"application/json": {"schema": {"type": "object", "properties": {"userId": _USER_ID}}}}}
 _DELEGATE_BODY = {"content": {"application/json": {"schema": {
     "type": "object", "properties": {"userId": _USER_ID, "reason": _REASON}}}}}

@@ -14,7 +14,7 @@ from orchestrator.services.external_tasks import ExternalTaskFilter, FetchReques
 from orchestrator.web.access import masked
 from orchestrator.web.camunda_json import camunda_time, parse_variables, typed_variables
 from orchestrator.web.engine_rest import blueprint
-from orchestrator.web.request_args import actor, json_body, query_bool, query_page
+from orchestrator.web.request_args import actor, json_body, json_integer, query_bool, query_page
 from orchestrator.web.session import unit_of_work
 
 POLL_INTERVAL_S = 0.2
@@ -50,10 +50,11 @@ def _integer(body: dict[str, Any], name: str, where: str | None = None, *, defau
         if default is None:
             raise _invalid(where, "不能为空", "is required")
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+    number = json_integer(value)
+    if number is None or not minimum <= number <= maximum:
         raise _invalid(where, f"必须是 {minimum} 到 {maximum} 之间的整数",
                        f"must be an integer between {minimum} and {maximum}")
-    return value
+    return number
 
 
 def _boolean(body: dict[str, Any], name: str) -> bool:

@@ -20,7 +20,7 @@ from orchestrator.web.camunda_json import (
     typed_variables,
 )
 from orchestrator.web.engine_rest import blueprint
-from orchestrator.web.request_args import actor, body_str, json_body, query_bool, query_page
+from orchestrator.web.request_args import actor, body_bool, body_str, json_body, query_bool, query_page
 from orchestrator.web.session import unit_of_work
 
 
@@ -127,7 +127,7 @@ def modify_variables(instance_id: str) -> tuple[str, int]:
     """批量修改、删除办件的流程变量"""
     body = json_body(required=True)
     modifications = parse_variables(body.get("modifications"), "modifications")
-    deletions = body.get("deletions") or []
+    deletions = [] if body.get("deletions") is None else body["deletions"]
     if not isinstance(deletions, list) or not all(isinstance(d, str) for d in deletions):
         raise InvalidRequestError("deletions 必须是变量名数组", "deletions must be a list of names", field="deletions")
     with unit_of_work() as session:
@@ -144,11 +144,12 @@ def correlate_message() -> Response | tuple[str, int]:
         raise InvalidRequestError("缺少 messageName", "messageName is required", field="messageName")
     correlation_keys = parse_variables(body.get("correlationKeys"), "correlationKeys")
     variables = parse_variables(body.get("processVariables"), "processVariables")
+    correlate_all, result_enabled = body_bool(body, "all"), body_bool(body, "resultEnabled")
     with unit_of_work() as session:
         matched = cases.correlate_message(session, message_name=name, business_key=body_str(body, "businessKey"),
                                           correlation_keys=correlation_keys, variables=variables,
-                                          correlate_all=bool(body.get("all")), actor=actor())
-        if not body.get("resultEnabled"):
+                                          correlate_all=correlate_all, actor=actor())
+        if not result_enabled:
             return "", 204
         return jsonify([_correlation_json(c) for c in matched])
 

@@ -14,6 +14,7 @@ from orchestrator.web.camunda_json import parse_variables, task_json, typed_vari
 from orchestrator.web.engine_rest import blueprint
 from orchestrator.web.request_args import (
     actor,
+    body_bool,
     body_str,
     json_body,
     query_bool,
@@ -86,10 +87,11 @@ def complete_task(task_id: str) -> Response | tuple[str, int]:
     """办理任务并提交结果变量（withVariablesInReturn 返回的身份证号同样默认脱敏）"""
     body = json_body()
     variables = parse_variables(body.get("variables"))
+    with_variables = body_bool(body, "withVariablesInReturn")
     with unit_of_work() as session:
         instance = cases.complete_task(session, task_id, variables, actor(), as_user=require_user())
         result = None
-        if body.get("withVariablesInReturn"):
+        if with_variables:
             result = typed_variables(case_data_for_viewer(session, instance.id, instance.variables, "task completion"))
     if result is None:
         return "", 204
