@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.auth.principal import Principal
 from orchestrator.auth.roles import ANALYST, APPLICANT, PII_ROLES
-from orchestrator.models import HumanTask
+from orchestrator.models import CarbonCopy, HumanTask
 from orchestrator.services.privacy import mask_id_number, mask_pii, pii_names
 
 __all__ = ["CaseScope", "can_act_on_task", "can_see_task", "can_view_case", "case_scope", "is_applicant_of",
@@ -58,7 +58,8 @@ def is_applicant_of(principal: Principal, case: CaseLike) -> bool:
 
 
 def can_view_case(session: Session, principal: Principal, case: CaseLike) -> bool:
-    """Applicants their own cases; staff and supervisors cases with a task in their reach."""
+    """Applicants their own cases; staff and supervisors cases with a task in their reach; anyone a case was
+    copied to (抄送, to them or their department)."""
     if principal.sees_every_group:
         return True
     if APPLICANT in principal.roles and is_applicant_of(principal, case):
@@ -72,7 +73,17 @@ def can_view_case(session: Session, principal: Principal, case: CaseLike) -> boo
             return True
         if principal.view_groups is not None and principal.view_groups.intersection(groups or []):
             return True
-    return False
+    return _copied_to(session, principal, case.id)
+
+
+def _copied_to(session: Session, principal: Principal, instance_id: str) -> bool:
+    """A case copied (抄送) to the user or to one of their departments may be read by them."""
+    groups = set(principal.departments) | principal.act_groups
+    addressed = (CarbonCopy.recipient_kind == "user") & (CarbonCopy.recipient == principal.username)
+    if groups:
+        addressed = addressed | ((CarbonCopy.recipient_kind == "group") & CarbonCopy.recipient.in_(sorted(groups)))
+    return session.scalar(select(CarbonCopy.id).where(CarbonCopy.instance_id == instance_id, addressed).limit(1)) \
+        is not None
 
 
 @dataclass(frozen=True)

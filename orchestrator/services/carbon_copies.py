@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import InvalidRequestError, NotFoundError
-from orchestrator.models import CarbonCopy, ProcessInstance
+from orchestrator.models import CarbonCopy, Department, ProcessInstance, User
 from orchestrator.services import approval_hooks, case_store
 from orchestrator.services.audit import record_event
 from orchestrator.services.cases import lock_case
@@ -43,12 +43,29 @@ def parse_recipients(raw: Any) -> list[tuple[str, str]]:
 def copy_case(session: Session, instance_id: str, recipients: list[tuple[str, str]], note: str | None,
               actor: str | None) -> list[dict[str, Any]]:
     instance = lock_case(session, instance_id)
+    _check_recipients_exist(session, recipients)
     rows = [{"task_id": None, "activity_id": None, "recipient_kind": kind, "recipient": ident, "sent_by": actor,
              "note": note} for kind, ident in recipients]
     record_event(session, instance, "case.copied", actor,
                  {"recipients": [f"{kind}:{ident}" for kind, ident in recipients], "note": note})
     case_store.save(session, instance)
     return [_json(row) for row in approval_hooks.write_copies(session, instance.id, rows)]
+
+
+def _check_recipients_exist(session: Session, recipients: list[tuple[str, str]]) -> None:
+    """Every person copied is an active user and every department an existing one (400 naming the entry)."""
+    users = {ident for kind, ident in recipients if kind == "user"}
+    groups = {ident for kind, ident in recipients if kind == "group"}
+    known_users = set(session.scalars(select(User.username).where(User.username.in_(users), User.active.is_(True)))) \
+        if users else set()
+    known_groups = set(session.scalars(select(Department.code).where(Department.code.in_(groups)))) if groups else set()
+    for index, (kind, ident) in enumerate(recipients):
+        if kind == "user" and ident not in known_users:
+            raise InvalidRequestError(f"recipients[{index}].id：没有在职用户 {ident}", f"No active user {ident}",
+                                      field=f"recipients[{index}].id")
+        if kind == "group" and ident not in known_groups:
+            raise InvalidRequestError(f"recipients[{index}].id：没有部门 {ident}（请用部门编码）",
+                                      f"No department {ident} (use its code)", field=f"recipients[{index}].id")
 
 
 def copies_of_case(session: Session, instance_id: str) -> list[dict[str, Any]]:

@@ -104,9 +104,16 @@ def test_a_step_copies_the_case_and_the_recipients_read_it_without_blocking_the_
 
     bad = case.post(f"/api/cases/{case.id}/cc", "market-zhou", {"recipients": [{"kind": "robot", "id": "x"}]})
     assert bad.status_code == 400 and bad.get_json()["field"] == "recipients[0].kind"
+    legal = auth(client, "legal-xu")  # a reviewer of no department of the case: reads it once copied, not before
+    assert client.get(f"/engine-rest/process-instance/{case.id}", headers=legal).status_code == 403
+    for kind, nobody in (("user", "nobody-here"), ("group", "dept-nowhere")):
+        unknown = case.post(f"/api/cases/{case.id}/cc", "market-zhou", {"recipients": [{"kind": kind, "id": nobody}]})
+        assert unknown.status_code == 400 and unknown.get_json()["field"] == "recipients[0].id"
     manual = case.post(f"/api/cases/{case.id}/cc", "market-zhou",
                        {"recipients": [{"kind": "user", "id": "legal-xu"}], "note": "请法制科知悉"})
     assert manual.status_code == 200, manual.get_json()
+    assert client.get(f"/engine-rest/process-instance/{case.id}", headers=legal).status_code == 200
+    assert client.get(f"/api/cases/{case.id}/opinions", headers=legal).status_code == 200
     assert client.get("/api/cc", headers=auth(client, "legal-xu")).get_json()["items"][0]["note"] == "请法制科知悉"
     with transaction(sessions) as session:
         events = list(session.scalars(select(AuditEvent.event_type).where(AuditEvent.instance_id == case.id)))
