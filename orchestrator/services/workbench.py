@@ -37,6 +37,7 @@ from orchestrator.services import (
     supervision_reports,
     task_list,
 )
+from orchestrator.services import calendar as calendar_service
 from orchestrator.services.task_list import TaskListQuery
 from orchestrator.workcalendar import SHANGHAI
 
@@ -168,6 +169,7 @@ def home(session: Session, principal: Principal, my_page: int = 1, unclaimed_pag
         result.bundles = [{"id": d.id, "key": d.key, "name": d.name or d.key, "version": d.version}
                           for d in definitions.list_definitions(session, latest_only=True, max_results=200)]
     if ADMINISTRATOR in principal.roles:
+        calendar_service.load_overrides(session)  # a year imported by another process ends the warning here too
         result.calendar_warning = calendar_alerts.banner()
     return _masked(result)
 

@@ -149,6 +149,8 @@ def put_year(year: int) -> Response:
 @_doc(responses={"200": _OK})
 def status() -> Response:
     """日历数据截止年份，及数据即将用完时的预警"""
+    with unit_of_work() as session:
+        calendar.load_overrides(session)  # another process (the CLI, a worker) may have imported a year
     return jsonify(calendar.data_horizon())
 
 

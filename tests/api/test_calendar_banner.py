@@ -37,3 +37,16 @@ def test_the_banner_shows_inside_the_window_to_administrators_only_and_goes_with
     with transaction(sessions) as session:
         calendar.import_schedule(session, f"{LAST + 1}-01-01 休 元旦", "admin")
     assert 'id="calendar-warning"' not in _page(admin)
+
+
+def test_a_year_imported_by_another_process_ends_the_warning_in_this_one(
+        sessions: sessionmaker[Session], client_as: Callable[..., FlaskClient]) -> None:
+    admin = client_as("administrator")
+    timesource.set_now(datetime(LAST, 12, 1, 9, tzinfo=SHANGHAI))
+    with transaction(sessions) as session:
+        calendar.import_schedule(session, f"{LAST + 1}-01-01 休 元旦", "admin")
+    workcalendar.set_overrides({}, set())  # this process has not seen the import: the CLI or a worker made it
+    assert 'id="calendar-warning"' not in _page(admin)
+    workcalendar.set_overrides({}, set())
+    status = admin.get("/api/calendar/status").get_json()
+    assert status["warning"] is False and status["last_year"] == LAST + 1
