@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from orchestrator.auth import require_user
 from orchestrator.errors import InvalidRequestError
@@ -21,7 +21,7 @@ from orchestrator.services.approval_records import MAX_SIGNATURE_BYTES
 from orchestrator.services.carbon_copies import MAX_RECIPIENTS
 from orchestrator.web import access
 from orchestrator.web.apidoc import PAGE, REASON, doc, json_request, query_param, text
-from orchestrator.web.request_args import body_str, json_body, json_integer, query_page
+from orchestrator.web.request_args import body_str, json_body, json_integer, query_flag, query_page
 from orchestrator.web.session import unit_of_work
 
 blueprint = Blueprint("approval", __name__, url_prefix="/api")
@@ -241,7 +241,7 @@ def case_copies(instance_id: str) -> Response:
 def my_copies() -> Response:
     """我的抄送（未读数、列表）"""
     who = require_user()
-    unread = _query_flag("unread")
+    unread = query_flag("unread")
     first, max_results = query_page()
     with unit_of_work() as session:
         return jsonify(access.masked(carbon_copies.my_copies(session, who.username, approval_access.groups_of(who),
@@ -300,11 +300,3 @@ def _required(body: dict[str, Any], name: str, max_len: int) -> str:
         raise InvalidRequestError(f"{name} 不能为空", f"{name} is required", field=name)
     return value.strip()
 
-
-def _query_flag(name: str) -> bool | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw.lower() not in ("true", "false"):
-        raise InvalidRequestError(f"参数 {name} 应为 true 或 false", f"{name} must be true or false", field=name)
-    return raw.lower() == "true"

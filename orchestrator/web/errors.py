@@ -29,9 +29,9 @@ def problem_response(problem: dict[str, Any], status: int) -> Response:
 
 
 def register(app: Flask) -> None:
-    from orchestrator.web.request_args import refuse_nul_in_query_and_form
+    from orchestrator.web.request_args import check_request_parameters
 
-    app.before_request(refuse_nul_in_query_and_form)
+    app.before_request(check_request_parameters)
 
     @app.after_request
     def _no_content_has_no_type(response: Response) -> Response:

@@ -76,7 +76,7 @@ def query_int(name: str, default: int) -> int:
     return value
 
 
-def refuse_nul_in_query_and_form() -> None:
+def check_request_parameters() -> None:
     """Before every request: a NUL character in a path segment, a query or a form parameter is a 400 naming it
     (no database text can hold one, and PostgreSQL would refuse it deep inside a query); an integer id beyond
     what an id column holds names nothing (404), where the database would refuse to compare it."""
@@ -106,11 +106,16 @@ _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 def query_bool(name: str) -> bool:
     """true/false (1/0, yes/no); absent or empty is false; anything else is a 400 naming the parameter."""
+    return query_flag(name) is True
+
+
+def query_flag(name: str) -> bool | None:
+    """Like query_bool, but absent or empty is None (no filter)."""
     raw = (query_arg(name) or "").lower()
     if raw not in _TRUE and raw not in _FALSE:
         raise InvalidRequestError(f"参数 {name} 应为 true 或 false", f"Query parameter {name} must be true or false",
                                   field=name)
-    return raw in _TRUE
+    return None if raw == "" else raw in _TRUE
 
 
 def query_time(name: str) -> datetime | None:
